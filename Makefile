@@ -1,0 +1,37 @@
+# gdm-jax: two commands do all the set-up on a fresh machine with python3 and pip.
+#   make verify   run every claim of the problem set and print the verdict table
+#   make test     run the test suite (fails when no test ran)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.gdm-jax-installed
+
+.PHONY: verify verify-x64 test report bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test,plots]'
+	touch $(STAMP)
+
+verify: $(STAMP)
+	$(BIN)/gdm-jax verify
+
+verify-x64: $(STAMP)
+	$(BIN)/gdm-jax verify --x64
+
+# pytest exits 5 when it collected no test; make treats any non-zero status as failure.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+report: $(STAMP)
+	$(BIN)/gdm-jax report --out report
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

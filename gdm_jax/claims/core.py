@@ -1,0 +1,207 @@
+r"""Claims, evidence and verdicts.
+
+A :class:`Claim` is one checkable statement of the problem set. Its ``check(key, config)`` calls the
+math modules and compares what they measure with an *independent* reference (closed form, scipy,
+quadrature, autodiff), returning :class:`Evidence`. A ``theorem`` is true mathematics and must
+*hold*; an ``erratum`` is a statement the written answers make that is false and must be
+*refuted*. A run succeeds exactly when every theorem holds and every erratum is refuted.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+import zlib
+from typing import Any, Callable, Iterable, Literal, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gdm_jax import stats
+
+Kind = Literal["theorem", "erratum"]
+
+#: Relative tolerance for deterministic (non-Monte-Carlo) comparisons, keyed by dtype, as in
+#: jax's scipy tests. The error is measured relative to max(1, |reference|).
+DTYPE_RTOL = {"float32": 2e-5, "float64": 1e-10}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """What a run of the claims is configured with (passed explicitly, never read from globals)."""
+  seed: int = 0
+  x64: bool = False
+  family_rate: float = stats.FAMILY_RATE
+  n_stochastic: int = 1   # number of Monte Carlo claims in the run (for the Bonferroni split)
+  quick: bool = False     # smaller problems, for smoke tests
+
+  @property
+  def dtype(self):
+    return jnp.float64 if self.x64 else jnp.float32
+
+  @property
+  def dtype_name(self) -> str:
+    return "float64" if self.x64 else "float32"
+
+  @property
+  def rtol(self) -> float:
+    return DTYPE_RTOL[self.dtype_name]
+
+  @property
+  def rate(self) -> float:
+    """Per-claim false-failure rate: the family rate split over the stochastic claims."""
+    return stats.bonferroni(self.family_rate, self.n_stochastic)
+
+  def z(self, two_sided: bool = True, split: int = 1) -> float:
+    """z for this claim's rate, further split over ``split`` sub-tests of one claim."""
+    return stats.z_for_rate(self.rate / split, two_sided=two_sided)
+
+  def dtype_origin(self) -> str:
+    return f"{self.dtype_name} rtol {self.rtol:g} x max(1,|ref|)"
+
+  def z_origin(self, z: float, two_sided: bool = True, split: int = 1) -> str:
+    side = "two-sided" if two_sided else "one-sided"
+    return f"z={z:.2f} x SE ({side}, false-failure rate {self.rate / split:.1e})"
+
+
+class Evidence(NamedTuple):
+  """What a check measured, against what, with which tolerance and where the tolerance comes from.
+
+  ``relation`` says how ``measured`` is compared with ``reference``:
+  ``"=="``: ``|measured - reference| <= tolerance``; ``"<="``: ``measured <= reference + tolerance``;
+  ``">="``: ``measured >= reference - tolerance``.
+  """
+  measured: float
+  reference: float
+  tolerance: float
+  relation: str
+  origin: str
+  detail: str = ""
+  data: Any = None  # optional per-case numbers, for reports and figures
+
+  @property
+  def holds(self) -> bool:
+    m, r, t = float(self.measured), float(self.reference), float(self.tolerance)
+    if not (math.isfinite(m) or m == r):
+      return False
+    if self.relation == "==":
+      return abs(m - r) <= t
+    if self.relation == "<=":
+      return m <= r + t
+    if self.relation == ">=":
+      return m >= r - t
+    raise ValueError(f"unknown relation {self.relation!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+  id: str
+  question: str
+  kind: Kind
+  statement: str
+  check: Callable[[jax.Array, Config], Evidence]
+  stochastic: bool = False
+
+  def __post_init__(self):
+    if self.kind not in ("theorem", "erratum"):
+      raise ValueError(f"`kind` must be 'theorem' or 'erratum'; got {self.kind!r}.")
+
+  @property
+  def expected_verdict(self) -> str:
+    return "holds" if self.kind == "theorem" else "refuted"
+
+
+class Result(NamedTuple):
+  claim: Claim
+  evidence: Evidence
+  verdict: str      # "holds" | "refuted" | "error"
+  seconds: float
+
+  @property
+  def ok(self) -> bool:
+    return self.verdict == self.claim.expected_verdict
+
+
+def claim_key(seed: int, claim_id: str) -> jax.Array:
+  """A key per claim, stable across runs and independent of which other claims run."""
+  return jax.random.fold_in(jax.random.key(seed), zlib.crc32(claim_id.encode()) & 0x7FFFFFFF)
+
+
+def run_claim(claim: Claim, config: Config) -> Result:
+  t0 = time.perf_counter()
+  try:
+    ev = claim.check(claim_key(config.seed, claim.id), config)
+    verdict = "holds" if ev.holds else "refuted"
+  except Exception as e:  # a crashing check is reported, never silently passed
+    ev = Evidence(float("nan"), float("nan"), float("nan"), "==", "error",
+                  f"{type(e).__name__}: {e}")
+    verdict = "error"
+  return Result(claim, ev, verdict, time.perf_counter() - t0)
+
+
+def run_claims(claims: Sequence[Claim], config: Config,
+               on_result: Callable[[Result], None] | None = None) -> list[Result]:
+  n_stoch = max(1, sum(c.stochastic for c in claims))
+  config = dataclasses.replace(config, n_stochastic=n_stoch)
+  out = []
+  for c in claims:
+    r = run_claim(c, config)
+    out.append(r)
+    if on_result is not None:
+      on_result(r)
+  return out
+
+
+def fmt(x: float) -> str:
+  x = float(x)
+  if math.isnan(x):
+    return "nan"
+  if math.isinf(x):
+    return "inf" if x > 0 else "-inf"
+  if x == 0:
+    return "0"
+  if 1e-3 <= abs(x) < 1e4:
+    return f"{x:.4g}"
+  return f"{x:.3e}"
+
+
+def environment(config: Config) -> dict:
+  return {"jax": jax.__version__, "backend": jax.default_backend(),
+          "devices": [str(d) for d in jax.devices()], "x64": bool(config.x64),
+          "seed": config.seed, "family_rate": config.family_rate}
+
+
+def to_json(results: Iterable[Result], config: Config) -> dict:
+  rows = []
+  for r in results:
+    e = r.evidence
+    rows.append({"id": r.claim.id, "question": r.claim.question, "kind": r.claim.kind,
+                 "statement": r.claim.statement, "measured": _num(e.measured),
+                 "reference": _num(e.reference), "tolerance": _num(e.tolerance),
+                 "relation": e.relation, "origin": e.origin, "detail": e.detail,
+                 "verdict": r.verdict, "expected": r.claim.expected_verdict, "ok": r.ok,
+                 "seconds": round(r.seconds, 3)})
+  return {"claims": rows, "environment": environment(config)}
+
+
+def _num(x):
+  x = float(x)
+  return x if math.isfinite(x) else str(x)
+
+
+def to_markdown(results: Iterable[Result]) -> str:
+  lines = ["| id | question | kind | statement | measured | reference | tolerance | verdict |",
+           "|---|---|---|---|---|---|---|---|"]
+  for r in results:
+    e = r.evidence
+    mark = "" if r.ok else " (UNEXPECTED)"
+    lines.append(f"| `{r.claim.id}` | {r.claim.question} | {r.claim.kind} | "
+                 f"{r.claim.statement.replace('|', '/')} | {fmt(e.measured)} | "
+                 f"{e.relation} {fmt(e.reference)} | {fmt(e.tolerance)} | {r.verdict}{mark} |")
+  return "\n".join(lines) + "\n"
+
+
+def as_float(x) -> float:
+  return float(np.asarray(x, dtype=np.float64))

@@ -1,0 +1,267 @@
+r"""Q1 claims: Equation (1) for affine and nonlinear bijections, and the written normalisers."""
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import integrate, stats as sps
+
+from gdm_jax import change_of_variables as cov
+from gdm_jax import stats
+from gdm_jax.claims.core import Claim, Config, Evidence
+
+KS = (1, 2, 5, 16, 64)
+_LOG_2PI = math.log(2 * math.pi)
+
+
+# ---------------------------------------------------------------------------------------------
+# Problem instances (deterministic given a key).
+
+def _diag_instance(key, k, dtype):
+  k1, k2, k3 = jax.random.split(key, 3)
+  mu = jax.random.normal(k1, (k,), dtype)
+  sigma = jnp.exp(0.5 * jax.random.normal(k2, (k,), dtype))
+  z0 = jax.random.normal(k3, (8, k), dtype)
+  return mu, sigma, z0
+
+
+def _full_instance(key, k, dtype):
+  k1, k2, k3 = jax.random.split(key, 3)
+  mu = jax.random.normal(k1, (k,), dtype)
+  # A well-conditioned, non-symmetric, non-triangular S (some instances have det S < 0).
+  s = jnp.eye(k, dtype=dtype) + jax.random.normal(k2, (k, k), dtype) / (2.0 * math.sqrt(k))
+  z0 = jax.random.normal(k3, (8, k), dtype)
+  return mu, s, z0
+
+
+@partial(jax.jit, static_argnums=(1, 2))
+def _affine_cases(key, dtype, full):
+  """For every K in KS: (mu, scale, x, log q(x) by Eq. (1)), one compiled program for all K."""
+  out = {}
+  for k in KS:
+    mu, scale, z0 = (_full_instance if full else _diag_instance)(jax.random.fold_in(key, k), k,
+                                                                 dtype)
+    g = (lambda z, mu=mu, s=scale: mu + s @ z) if full else (
+        lambda z, mu=mu, s=scale: mu + s * z)
+    x, lq = cov.pushforward_log_prob(g, cov.standard_normal_log_prob, z0)
+    out[k] = (mu, scale, x, lq)
+  return out
+
+
+def _rel_err(a, b):
+  a = np.asarray(a, np.float64)
+  b = np.asarray(b, np.float64)
+  return float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b))))
+
+
+def _check_affine(key, cfg: Config, full: bool) -> Evidence:
+  errs = {}
+  for k, (mu, scale, x, lq) in _affine_cases(key, cfg.dtype, full).items():
+    cov.affine(mu, scale)  # the public constructor accepts the instance
+    s64 = np.asarray(scale, np.float64)
+    sigma = s64 @ s64.T if full else np.diag(s64 ** 2)
+    ref = sps.multivariate_normal(np.asarray(mu, np.float64), sigma).logpdf(
+        np.asarray(x, np.float64))
+    errs[k] = _rel_err(lq, np.atleast_1d(ref))
+  what = "N(mu, S S^T)" if full else "N(mu, diag(sigma^2))"
+  return Evidence(max(errs.values()), 0.0, cfg.rtol, "==", cfg.dtype_origin(),
+                  f"max rel. error vs scipy multivariate_normal {what} over K in {KS}", errs)
+
+
+def check_diag_affine_density(key, cfg: Config) -> Evidence:
+  return _check_affine(key, cfg, full=False)
+
+
+def check_full_affine_density(key, cfg: Config) -> Evidence:
+  return _check_affine(key, cfg, full=True)
+
+
+@partial(jax.jit, static_argnums=(1, 2, 3))
+def _affine_samples(key, n, k, dtype):
+  k1, k2 = jax.random.split(key)
+  mu, s, _ = _full_instance(k1, k, dtype)
+  z0 = jax.random.normal(k2, (n, k), dtype)
+  return mu, s, mu + z0 @ s.T
+
+
+def check_affine_moments(key, cfg: Config) -> Evidence:
+  k = 4
+  n = 20_000 if cfg.quick else 200_000
+  mu, s, x = _affine_samples(key, n, k, cfg.dtype)
+  x = np.asarray(x, np.float64)
+  mu64, s64 = np.asarray(mu, np.float64), np.asarray(s, np.float64)
+  sigma = s64 @ s64.T
+  d = x - mu64
+  # Unbiased per-sample estimators (centred at the known mean): x_i and d_i d_j.
+  iu = np.triu_indices(k)
+  prods = (d[:, :, None] * d[:, None, :])[:, iu[0], iu[1]]
+  est = np.concatenate([x, prods], axis=1)
+  target = np.concatenate([mu64, sigma[iu]])
+  m = stats.mean_and_se(est, axis=0)
+  zs = np.abs(m.mean - target) / m.se
+  n_tests = est.shape[1]
+  z = cfg.z(two_sided=True, split=n_tests)
+  return Evidence(float(zs.max()), 0.0, z, "==", cfg.z_origin(z, True, n_tests),
+                  f"max |z-score| of {n_tests} moment estimates (mean and upper triangle of "
+                  f"S S^T), n={n}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Nonlinear bijections and quadrature.
+
+_A, _B = 0.3, 0.8  # 1-D: g(z) = A + B sinh(z)
+
+
+@jax.jit
+def _sinh_log_prob(x):
+  z0 = jnp.arcsinh((x - _A) / _B)  # closed-form inverse, used only to locate z0
+  _, lq = cov.pushforward_log_prob(lambda z: _A + _B * jnp.sinh(z), cov.standard_normal_log_prob,
+                                   z0[..., None])
+  return lq
+
+
+def check_nonlinear_1d(key, cfg: Config) -> Evidence:
+  del key
+  f = lambda x: float(np.exp(np.float64(_sinh_log_prob(jnp.asarray([x], cfg.dtype))[0])))
+  val, abserr = integrate.quad(f, -np.inf, np.inf, epsabs=1e-13, epsrel=1e-12, limit=200)
+  return Evidence(val, 1.0, cfg.rtol, "==", cfg.dtype_origin(),
+                  f"scipy.integrate.quad of exp(Eq. 1) for g(z)={_A}+{_B} sinh(z); quad error "
+                  f"estimate {abserr:.1e}")
+
+
+_M = jnp.array([0.2, -0.4])
+_S = jnp.array([0.9, 1.1])
+_C = 0.7
+
+
+def _planar2d(z):
+  """Nonlinear triangular bijection R^2 -> R^2 (non-diagonal Jacobian)."""
+  z1, z2 = z[..., 0], z[..., 1]
+  x1 = _M[0] + _S[0] * (z1 + 0.5 * jnp.tanh(z1))
+  x2 = _M[1] + _S[1] * (z2 + 0.5 * jnp.tanh(z2)) + _C * jnp.tanh(z1)
+  return jnp.stack([x1, x2], axis=-1)
+
+
+def _inverse2d(x):
+  h = lambda u: u + 0.5 * jnp.tanh(u)
+  z1 = cov.bisect_inverse(h, (x[..., 0] - _M[0]) / _S[0], -60.0, 60.0)
+  z2 = cov.bisect_inverse(h, (x[..., 1] - _M[1] - _C * jnp.tanh(z1)) / _S[1], -60.0, 60.0)
+  return jnp.stack([z1, z2], axis=-1)
+
+
+@jax.jit
+def _grid_log_prob_2d(xy):
+  z0 = _inverse2d(xy)
+  _, lq = cov.pushforward_log_prob(_planar2d, cov.standard_normal_log_prob, z0)
+  return lq
+
+
+def grid_integral_2d(log_prob, dtype, half_width=20.0, n=801) -> float:
+  """Trapezoid rule on [-L, L]^2 (spectrally accurate for smooth, fast-decaying densities)."""
+  t = np.linspace(-half_width, half_width, n)
+  xx, yy = np.meshgrid(t, t, indexing="ij")
+  pts = jnp.asarray(np.stack([xx.ravel(), yy.ravel()], -1), dtype)
+  dens = np.exp(np.asarray(log_prob(pts), np.float64)).reshape(n, n)
+  return float(integrate.trapezoid(integrate.trapezoid(dens, t, axis=1), t))
+
+
+def check_nonlinear_2d(key, cfg: Config) -> Evidence:
+  del key
+  val = grid_integral_2d(_grid_log_prob_2d, cfg.dtype)
+  return Evidence(val, 1.0, cfg.rtol, "==", cfg.dtype_origin(),
+                  "trapezoid quadrature on [-20,20]^2 (801^2 nodes) of exp(Eq. 1) for a "
+                  "nonlinear triangular map; inverse by bisection")
+
+
+# ---------------------------------------------------------------------------------------------
+# The written answers' normalisers (errata).
+
+def written_base_log_prob(z):
+  r"""Answer 1: :math:`q(z_0) = \frac{1}{\sqrt{2\pi}}\exp(-\frac12 z_0^\top z_0)` for any K."""
+  return -0.5 * jnp.sum(z * z, -1) - 0.5 * _LOG_2PI
+
+
+def written_diag_log_prob(x, mu, sigma):
+  r"""Answer 1.1: :math:`\frac{1}{\sqrt{2\pi}|\mathrm{diag}(\sigma^2)|}\exp(\ldots)`."""
+  r = (x - mu) / sigma
+  return -0.5 * jnp.sum(r * r, -1) - 0.5 * _LOG_2PI - jnp.sum(jnp.log(sigma ** 2))
+
+
+def written_full_log_prob(x, mu, s):
+  r"""Answer 1.2 (final line): :math:`\frac{1}{\sqrt{2\pi}|S S^\top|}\exp(\ldots)`."""
+  r = jnp.linalg.solve(s, (x - mu).T).T
+  return -0.5 * jnp.sum(r * r, -1) - 0.5 * _LOG_2PI - jnp.linalg.slogdet(s @ s.T)[1]
+
+
+def _normaliser_errors(key, cfg, written, full):
+  """Error of the written log-density, in nats, for K >= 2 (instances of the theorem claims)."""
+  errs = {}
+  for k, (mu, scale, x, _) in _affine_cases(key, cfg.dtype, full).items():
+    if k < 2:
+      continue
+    x64 = np.asarray(x, np.float64)
+    s64 = np.asarray(scale, np.float64)
+    sigma = s64 @ s64.T if full else np.diag(s64 ** 2)
+    truth = sps.multivariate_normal(np.asarray(mu, np.float64), sigma).logpdf(x64)
+    errs[k] = float(np.max(np.abs(np.asarray(written(x, mu, scale), np.float64) - truth)))
+  return errs
+
+
+def check_written_base(key, cfg: Config) -> Evidence:
+  del key
+  val = grid_integral_2d(jax.jit(written_base_log_prob), cfg.dtype, half_width=12.0, n=481)
+  return Evidence(val, 1.0, cfg.rtol, "==", cfg.dtype_origin(),
+                  "integral over R^2 of the written q(z0) = (2 pi)^(-1/2) exp(-z0'z0/2); "
+                  f"it is (2 pi)^((K-1)/2) = {math.sqrt(2 * math.pi):.4f} at K=2")
+
+
+def check_written_diag(key, cfg: Config) -> Evidence:
+  sigma = jnp.array([0.7, 1.6], cfg.dtype)
+  mu = jnp.array([0.3, -0.2], cfg.dtype)
+  val = grid_integral_2d(jax.jit(lambda x: written_diag_log_prob(x, mu, sigma)), cfg.dtype,
+                         half_width=14.0, n=561)
+  errs = _normaliser_errors(key, cfg, written_diag_log_prob, full=False)
+  detail = ("integral over R^2 of the written density (sigma=(0.7,1.6)); |error| of the written "
+            "log-density in nats: " + ", ".join(f"K={k}: {e:.3g}" for k, e in errs.items()))
+  return Evidence(val, 1.0, cfg.rtol, "==", cfg.dtype_origin(), detail, errs)
+
+
+def check_written_full(key, cfg: Config) -> Evidence:
+  s = jnp.array([[1.2, 0.4], [-0.3, 0.8]], cfg.dtype)
+  mu = jnp.array([0.1, 0.5], cfg.dtype)
+  val = grid_integral_2d(jax.jit(lambda x: written_full_log_prob(x, mu, s)), cfg.dtype,
+                         half_width=14.0, n=561)
+  errs = _normaliser_errors(key, cfg, written_full_log_prob, full=True)
+  detail = ("integral over R^2 of the written density (det S = 1.08); |error| of the written "
+            "log-density in nats: " + ", ".join(f"K={k}: {e:.3g}" for k, e in errs.items()))
+  return Evidence(val, 1.0, cfg.rtol, "==", cfg.dtype_origin(), detail, errs)
+
+
+CLAIMS = [
+    Claim("q1.diag_affine_density", "Q1.1", "theorem",
+          "Eq. (1) with g = mu + sigma * z0 gives N(mu, diag(sigma^2)), K = 1..64",
+          check_diag_affine_density),
+    Claim("q1.full_affine_density", "Q1.2", "theorem",
+          "Eq. (1) with g = mu + S z0 gives N(mu, S S^T), K = 1..64", check_full_affine_density),
+    Claim("q1.affine_moments", "Q1.2", "theorem",
+          "samples of mu + S Z0 have mean mu and covariance S S^T", check_affine_moments,
+          stochastic=True),
+    Claim("q1.nonlinear_1d", "Q1", "theorem",
+          "Eq. (1) for g(z) = a + b sinh(z) is a density: integrates to 1 (quadrature)",
+          check_nonlinear_1d),
+    Claim("q1.nonlinear_2d", "Q1", "theorem",
+          "Eq. (1) for a nonlinear triangular bijection of R^2 integrates to 1 (quadrature)",
+          check_nonlinear_2d),
+    Claim("q1.written_base_normaliser", "Q1.1", "erratum",
+          "Answer 1: N(0, I_K) has density (2 pi)^(-1/2) exp(-z'z/2) (integrates to 1 at K=2)",
+          check_written_base),
+    Claim("q1.written_diag_normaliser", "Q1.1", "erratum",
+          "Answer 1.1: q(g(z0)) = exp(...)/(sqrt(2 pi) |diag(sigma^2)|) (integrates to 1)",
+          check_written_diag),
+    Claim("q1.written_full_normaliser", "Q1.2", "erratum",
+          "Answer 1.2: q(g(z0)) = exp(...)/(sqrt(2 pi) |S S^T|) (integrates to 1)",
+          check_written_full),
+]

@@ -1,0 +1,123 @@
+"""`gdm-jax`: run the claims and print verdicts. Only parses flags, runs and formats."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+  return Path(base) / "gdm-jax" / "jax-compilation-cache"
+
+
+def setup_jax(x64: bool, use_cache: bool) -> None:
+  """Configures jax before any computation: precision and the persistent compilation cache.
+
+  The cache is on by default (under the user's cache folder); ``--no-cache`` or
+  ``GDM_JAX_NO_CACHE=1`` turn it off.
+  """
+  import jax
+  jax.config.update("jax_enable_x64", bool(x64))
+  if use_cache and os.environ.get("GDM_JAX_NO_CACHE", "") not in ("1", "true", "yes"):
+    d = cache_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(d))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+  p.add_argument("--only", default=None, help="glob(s) of claim ids, comma separated (q1.*)")
+  p.add_argument("--x64", action="store_true", help="run in float64 (default float32)")
+  p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0, deterministic)")
+  p.add_argument("--quick", action="store_true", help="smaller problems (smoke runs)")
+  p.add_argument("--no-cache", action="store_true",
+                 help="disable the persistent compilation cache (also GDM_JAX_NO_CACHE=1)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(prog="gdm-jax", description=__doc__)
+  sub = p.add_subparsers(dest="command", required=True)
+  v = sub.add_parser("verify", help="run every claim and print the verdict table")
+  _common(v)
+  v.add_argument("--json", default=None, metavar="PATH", help="write results as JSON")
+  v.add_argument("--markdown", default=None, metavar="PATH",
+                 help="write the verdict table as markdown ('-' for stdout)")
+  v.add_argument("--family-rate", type=float, default=None,
+                 help="family-wise false-failure rate of the run (default 1e-6)")
+  return p
+
+
+def _table(results):
+  from rich.table import Table
+  from gdm_jax.claims.core import fmt
+  t = Table(title="gdm-jax verify", show_lines=False)
+  for col in ("question", "claim", "statement", "measured", "reference", "tolerance", "verdict"):
+    t.add_column(col, overflow="fold")
+  for r in results:
+    e = r.evidence
+    style = "green" if r.ok else "bold red"
+    verdict = r.verdict + ("" if r.ok else f" (expected {r.claim.expected_verdict})")
+    t.add_row(r.claim.question, f"{r.claim.id}\n[dim]{r.claim.kind}[/dim]", r.claim.statement,
+              fmt(e.measured), f"{e.relation} {fmt(e.reference)}",
+              f"{fmt(e.tolerance)}\n[dim]{e.origin}[/dim]", f"[{style}]{verdict}[/{style}]")
+  return t
+
+
+def cmd_verify(args) -> int:
+  setup_jax(args.x64, not args.no_cache)
+  from rich.console import Console
+  from rich.progress import Progress
+  from gdm_jax import claims, stats
+  from gdm_jax.claims.core import Config, run_claims, to_json, to_markdown
+
+  console = Console(stderr=False)
+  try:
+    selected = claims.select(args.only)
+  except ValueError as e:
+    console.print(f"[red]{e}[/red]")
+    return 2
+  cfg = Config(seed=args.seed, x64=args.x64, quick=args.quick,
+               family_rate=args.family_rate or stats.FAMILY_RATE)
+  t0 = time.perf_counter()
+  with Progress(console=console, transient=True) as prog:
+    task = prog.add_task("verifying", total=len(selected))
+    def on_result(r):
+      prog.update(task, advance=1, description=r.claim.id)
+    results = run_claims(selected, cfg, on_result)
+  wall = time.perf_counter() - t0
+  if args.markdown == "-":
+    sys.stdout.write(to_markdown(results))
+  else:
+    console.print(_table(results))
+    if args.markdown:
+      Path(args.markdown).write_text(to_markdown(results))
+  if args.json:
+    doc = to_json(results, cfg)
+    doc["wall_seconds"] = round(wall, 2)
+    Path(args.json).write_text(json.dumps(doc, indent=2))
+  n_ok = sum(r.ok for r in results)
+  bad = [r for r in results if not r.ok]
+  msg = (f"{n_ok}/{len(results)} as expected ({sum(r.claim.kind == 'theorem' for r in results)} "
+         f"theorems, {sum(r.claim.kind == 'erratum' for r in results)} errata) in {wall:.1f} s "
+         f"[{cfg.dtype_name}, seed {cfg.seed}]")
+  if args.markdown != "-":
+    console.print(("[green]" if not bad else "[red]") + msg)
+    for r in bad:
+      console.print(f"[red]  {r.claim.id}: {r.verdict} ({r.evidence.detail})[/red]")
+  return 0 if not bad else 1
+
+
+def main(argv=None) -> int:
+  args = build_parser().parse_args(argv)
+  if args.command == "verify":
+    return cmd_verify(args)
+  raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+  sys.exit(main())

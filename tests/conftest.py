@@ -1,0 +1,19 @@
+"""Test configuration: float64 available (tests choose dtypes explicitly), key-reuse checks on."""
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_debug_key_reuse", True)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+#: dtype-keyed tolerances for deterministic math (the jax scipy-test habit).
+RTOL = {np.float32: 2e-5, np.float64: 1e-10}
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["f32", "f64"])
+def dtype(request):
+  return request.param
