@@ -1,0 +1,266 @@
+r"""Q4: masked convolutions and the dependency graph they induce.
+
+Masks of Q4 (1-based kernel indices :math:`i` = row, :math:`j` = column, centre :math:`c =
+(k+1)/2`; :math:`c = 2` for the ``3 x 3`` kernel of the problem set), applied by elementwise
+multiplication with the kernel, with no kernel flipping (cross-correlation, as ``flax.linen.Conv``
+computes):
+
+.. math::
+   M^A_{ij} = [i < c] + [i = c,\ j < c], \qquad M^B_{ij} = [i < c] + [i = c,\ j \le c].
+
+Dependencies are read off the network's own Jacobian (``jax.jacrev``), never from a formula:
+an output depends on an input iff some entry of :math:`\partial\,\mathrm{out} / \partial\,
+\mathrm{in}` is non-zero. Accidental zeros (cancelling weights) are ruled out by taking the union
+over several random weight draws *and* a structural pass with strictly positive weights and
+identity activations, where every path contributes a positive product, so no sum can cancel.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+KINDS = ("A", "B")
+
+
+def _check_kind(kind) -> str:
+  if kind not in KINDS:
+    raise ValueError(f"`kind` must be 'A' or 'B' (the masks of Q4); got {kind!r}.")
+  return kind
+
+
+def _check_kernel_size(kernel_size) -> int:
+  if isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer)) or \
+      kernel_size < 1 or kernel_size % 2 == 0:
+    raise ValueError(f"`kernel_size` must be an odd positive int (the mask needs a centre); got "
+                     f"{kernel_size!r}.")
+  return int(kernel_size)
+
+
+def mask(kind: str, kernel_size: int = 3) -> np.ndarray:
+  r"""The ``k x k`` mask :math:`M^A` or :math:`M^B` of Q4 (0/1 floats, row-major, no flipping)."""
+  _check_kind(kind)
+  k = _check_kernel_size(kernel_size)
+  c = (k + 1) // 2
+  i = np.arange(1, k + 1)[:, None]
+  j = np.arange(1, k + 1)[None, :]
+  centre_row = (i == c) & ((j < c) if kind == "A" else (j <= c))
+  return ((i < c) | centre_row).astype(np.float32)
+
+
+def channel_mask(kind: str, kernel_size: int, in_features: int, out_features: int,
+                 groups: int = 1) -> np.ndarray:
+  r"""Mask of shape ``[k, k, in, out]`` (flax's HWIO kernel layout).
+
+  With ``groups = 3`` (PixelCNN colour channels, van den Oord et al. 2016) features are split
+  into R, G, B blocks; at the centre position input group :math:`g` may feed output group
+  :math:`h` iff :math:`g < h` (type A) or :math:`g \le h` (type B). Off-centre positions follow
+  :func:`mask`.
+  """
+  m = mask(kind, kernel_size)
+  k = m.shape[0]
+  c = k // 2
+  full = np.broadcast_to(m[:, :, None, None], (k, k, in_features, out_features)).copy()
+  if groups > 1:
+    for name, f in (("in_features", in_features), ("out_features", out_features)):
+      if f % groups:
+        raise ValueError(f"`{name}` ({f}) must be a multiple of `groups` ({groups}).")
+    gi = np.arange(in_features) // (in_features // groups)
+    go = np.arange(out_features) // (out_features // groups)
+    allowed = (gi[:, None] < go[None, :]) if kind == "A" else (gi[:, None] <= go[None, :])
+    full[c, c] = allowed.astype(np.float32)
+  return full
+
+
+class MaskedConv(nn.Module):
+  """A same-size ``k x k`` convolution whose kernel is multiplied by a Q4 mask (flax ``Conv``)."""
+  features: int
+  kind: str
+  kernel_size: int = 3
+  groups: int = 1
+
+  @nn.compact
+  def __call__(self, x):  # x: [N, H, W, C]
+    m = channel_mask(self.kind, self.kernel_size, x.shape[-1], self.features, self.groups)
+    return nn.Conv(self.features, (self.kernel_size, self.kernel_size), padding="SAME",
+                   mask=jnp.asarray(m, x.dtype))(x)
+
+
+class MaskedStack(nn.Module):
+  """A stack of masked convolutions, e.g. ``kinds=("A", "B")`` (Q4's two-layer network)."""
+  kinds: Sequence[str]
+  features: int = 1
+  out_features: int = 1
+  kernel_size: int = 3
+  groups: int = 1
+  activation: str = "tanh"  # or "identity"
+
+  @nn.compact
+  def __call__(self, x):
+    act = jnp.tanh if self.activation == "tanh" else (lambda a: a)
+    for n, kind in enumerate(self.kinds):
+      last = n == len(self.kinds) - 1
+      x = MaskedConv(self.out_features if last else self.features, kind, self.kernel_size,
+                     self.groups)(x)
+      if not last:
+        x = act(x)
+    return x
+
+
+class GatedPixelCNN(nn.Module):
+  r"""Gated PixelCNN (van den Oord et al. 2016): vertical and horizontal stacks, no blind spot.
+
+  Vertical stack: ``k x k`` kernels seeing rows strictly above (first layer) or at/above (later
+  layers, whose inputs already only carry rows above). Horizontal stack: ``1 x k`` kernels seeing
+  columns to the left (first layer) or left and centre (later), plus a ``1 x 1`` link from the
+  vertical stack at the same position, a residual connection, and gates
+  :math:`\tanh(a) \odot \sigma(b)`.
+  """
+  num_layers: int = 4
+  features: int = 4
+  kernel_size: int = 3
+
+  @nn.compact
+  def __call__(self, x):
+    k = self.kernel_size
+    c = k // 2
+    rows = np.arange(k)[:, None]
+    vmask_first = np.broadcast_to((rows < c), (k, k)).astype(np.float32)
+    vmask_rest = np.broadcast_to((rows <= c), (k, k)).astype(np.float32)
+    cols = np.arange(k)[None, :]
+    hmask_first = (cols < c).astype(np.float32)
+    hmask_rest = (cols <= c).astype(np.float32)
+    f = self.features
+
+    def conv(h, m, shape):
+      mm = np.broadcast_to(m[:, :, None, None], shape + (h.shape[-1], 2 * f))
+      return nn.Conv(2 * f, shape, padding="SAME", mask=jnp.asarray(mm, h.dtype))(h)
+
+    def gate(a):
+      return jnp.tanh(a[..., :f]) * jax.nn.sigmoid(a[..., f:])
+
+    v, h = x, x
+    for layer in range(self.num_layers):
+      first = layer == 0
+      v_pre = conv(v, vmask_first if first else vmask_rest, (k, k))
+      h_pre = conv(h, hmask_first if first else hmask_rest, (1, k)) + nn.Conv(2 * f, (1, 1))(v_pre)
+      v = gate(v_pre)
+      h_new = nn.Dense(f)(gate(h_pre))
+      h = h_new if first else h + h_new
+    return nn.Conv(x.shape[-1], (1, 1))(jax.nn.relu(h))
+
+
+# ---------------------------------------------------------------------------------------------
+# Dependencies from the Jacobian.
+
+def _positive_params(params):
+  """Strictly positive weights (|w| + 0.1): with identity activations no path can cancel."""
+  return jax.tree_util.tree_map(lambda p: jnp.abs(p) + 0.1, params)
+
+
+def jacobian_dependencies(module: nn.Module, size: int, channels: int = 1,
+                          num_draws: int = 3, seed: int = 0,
+                          structural_module: nn.Module | None = None) -> np.ndarray:
+  r"""Boolean ``[H W C_out, H W C_in]`` matrix: output ``i`` depends on input ``j`` (raster order,
+  channel fastest) iff :math:`\partial\,\mathrm{out}_i/\partial\,\mathrm{in}_j \ne 0` for some draw.
+
+  Union over ``num_draws`` random parameter draws (with random inputs) and, when
+  ``structural_module`` (the same network with identity activations) is given, a draw with
+  strictly positive weights at which no cancellation is possible.
+  """
+  x_shape = (1, size, size, channels)
+
+  # Eager on purpose: these networks are tiny, and op-by-op dispatch reuses compiled primitives
+  # across stacks, where a jit per stack would compile a new program each time.
+  def jac(mod, params, x):
+    f = lambda inp: mod.apply(params, inp.reshape(x_shape)).reshape(-1)
+    return jax.jacfwd(f)(x.reshape(-1))
+
+  key = jax.random.key(seed)
+  dep = None
+  for n in range(num_draws):
+    kp, kx = jax.random.split(jax.random.fold_in(key, n))
+    x = jax.random.normal(kx, x_shape)
+    params = module.init(kp, x)
+    nz = np.asarray(jac(module, params, x)) != 0
+    dep = nz if dep is None else dep | nz
+  if structural_module is not None:
+    x = jnp.ones(x_shape)
+    params = _positive_params(structural_module.init(jax.random.fold_in(key, 10_000), x))
+    dep = dep | (np.asarray(jac(structural_module, params, x)) != 0)
+  return dep
+
+
+def _check_stack(masks) -> tuple[str, ...]:
+  if isinstance(masks, str):
+    masks = tuple(masks)
+  masks = tuple(masks)
+  if not masks:
+    raise ValueError("`masks` is empty; give a stack such as ('A', 'B').")
+  for m in masks:
+    if m not in KINDS:
+      raise ValueError(f"`masks` has unknown mask kind {m!r}; use 'A' or 'B'.")
+  return masks
+
+
+def _check_pixel(pixel, size) -> tuple[int, int]:
+  if len(tuple(pixel)) != 2 or not all(1 <= int(p) <= size for p in pixel):
+    raise ValueError(f"`pixel` must be a 1-based (row, col) inside the {size} x {size} map; got "
+                     f"{pixel!r}.")
+  return int(pixel[0]), int(pixel[1])
+
+
+def stack_dependencies(masks: Sequence[str], size: int = 5, kernel_size: int = 3,
+                       channels: int = 1, features: int = 2, groups: int = 1) -> np.ndarray:
+  """Jacobian dependency matrix of a masked stack (random draws + positive structural pass)."""
+  masks = _check_stack(masks)
+  _check_kernel_size(kernel_size)
+  mod = MaskedStack(masks, features, channels, kernel_size, groups, "tanh")
+  lin = MaskedStack(masks, features, channels, kernel_size, groups, "identity")
+  return jacobian_dependencies(mod, size, channels, structural_module=lin)
+
+
+def receptive_field(masks: Sequence[str], size: int = 5, pixel: tuple[int, int] = (3, 3),
+                    kernel_size: int = 3) -> tuple[tuple[int, int], ...]:
+  """Sorted 1-based ``(row, col)`` inputs that the output at ``pixel`` depends on."""
+  masks = _check_stack(masks)
+  if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+    raise ValueError(f"`size` must be a positive int; got {size!r}.")
+  r, c = _check_pixel(pixel, size)
+  dep = stack_dependencies(masks, size, kernel_size)
+  row = dep[(r - 1) * size + (c - 1)]
+  return tuple(sorted((j // size + 1, j % size + 1) for j in np.flatnonzero(row)))
+
+
+def autoregressive_violations(dep: np.ndarray) -> list[tuple[int, int]]:
+  """Entries ``(out, in)`` with ``in >= out`` in raster order: the Jacobian must be strictly
+  lower-triangular."""
+  i, j = np.nonzero(np.triu(dep, k=0))
+  return list(zip(i.tolist(), j.tolist()))
+
+
+def blind_spot(field: Sequence[tuple[int, int]], size: int, pixel: tuple[int, int]):
+  """Raster-order predecessors of ``pixel`` that are not in ``field``."""
+  r, c = _check_pixel(pixel, size)
+  preds = [(i, j) for i in range(1, size + 1) for j in range(1, size + 1)
+           if (i - 1) * size + j < (r - 1) * size + c]
+  s = set(field)
+  return tuple(p for p in preds if p not in s)
+
+
+def grid(field: Sequence[tuple[int, int]], size: int = 5, pixel: tuple[int, int] | None = None
+         ) -> str:
+  """A text grid: the problem set's labels ``rc`` for the field, ``..`` elsewhere, ``[]`` at
+  ``pixel`` when it is not in the field."""
+  s = set(field)
+  lines = []
+  for i in range(1, size + 1):
+    row = []
+    for j in range(1, size + 1):
+      row.append(f"{i}{j}" if (i, j) in s else ("[]" if pixel == (i, j) else ".."))
+    lines.append(" ".join(row))
+  return "\n".join(lines)

@@ -1,0 +1,83 @@
+"""masked_conv.py: masks vs the definition of Q4; Jacobian dependencies vs an independent
+set-propagation oracle written here (no Jacobians, no weights)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from gdm_jax import masked_conv as mc
+
+
+def oracle_field(masks, size, pixel, k):
+  """Dependency propagation written independently of the library: walk layers backwards."""
+  c = (k + 1) // 2  # 1-based centre
+  def allowed(kind, i, j):  # 1-based kernel indices, Q4's definition
+    return i < c or (i == c and (j < c if kind == "A" else j <= c))
+  frontier = {pixel}
+  for kind in reversed(masks):
+    nxt = set()
+    for (r, s) in frontier:
+      for i in range(1, k + 1):
+        for j in range(1, k + 1):
+          rr, ss = r + i - c, s + j - c  # cross-correlation: no flipping
+          if allowed(kind, i, j) and 1 <= rr <= size and 1 <= ss <= size:
+            nxt.add((rr, ss))
+    frontier = nxt
+  return tuple(sorted(frontier))
+
+
+def test_masks_match_q4_definition():
+  np.testing.assert_array_equal(mc.mask("A"), [[1, 1, 1], [1, 0, 0], [0, 0, 0]])
+  np.testing.assert_array_equal(mc.mask("B"), [[1, 1, 1], [1, 1, 0], [0, 0, 0]])
+  m5 = mc.mask("B", 5)
+  assert m5[:2].all() and m5[2, :3].all() and not m5[2, 3:].any() and not m5[3:].any()
+
+
+def test_flax_conv_is_not_flipped():
+  # A single A-masked layer must read the pixel to the left, never the one to the right.
+  field = mc.receptive_field(("A",), 5, (3, 3))
+  assert (3, 2) in field and (3, 4) not in field and (3, 3) not in field
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.lists(st.sampled_from("AB"), min_size=1, max_size=3), st.sampled_from([4, 6]),
+       st.integers(1, 6), st.integers(1, 6), st.sampled_from([3, 5]))
+def test_jacobian_field_matches_oracle(masks, size, r, c, k):
+  pixel = (min(r, size), min(c, size))
+  assert mc.receptive_field(masks, size, pixel, k) == oracle_field(masks, size, pixel, k)
+
+
+def test_violation_helper_reports_bb():
+  dep = mc.stack_dependencies("BB", 4)
+  v = mc.autoregressive_violations(dep)
+  assert v and all(i == j for i, j in v)  # B-B leaks exactly each pixel to itself
+
+
+def test_blind_spot_grows_with_depth():
+  size, pixel = 7, (5, 4)
+  sizes = [len(mc.blind_spot(mc.receptive_field("A" + "B" * n, size, pixel), size, pixel))
+           for n in range(0, 3)]
+  assert sizes[0] > sizes[1] > 0  # deeper stacks see more, yet never the upper-right region
+
+
+def test_masked_conv_keeps_size_and_channels():
+  mod = mc.MaskedConv(6, "A", 3, groups=3)
+  x = jnp.ones((2, 5, 5, 3))
+  y = mod.apply(mod.init(jax.random.key(0), x), x)
+  assert y.shape == (2, 5, 5, 6)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: mc.mask("C"), "kind"),
+    (lambda: mc.mask("A", 4), "kernel_size"),
+    (lambda: mc.mask("A", 0), "kernel_size"),
+    (lambda: mc.receptive_field((), 5, (3, 3)), "masks"),
+    (lambda: mc.receptive_field(("A", "X"), 5, (3, 3)), "masks"),
+    (lambda: mc.receptive_field(("A",), 5, (6, 1)), "pixel"),
+    (lambda: mc.receptive_field(("A",), 5, (0, 3)), "pixel"),
+    (lambda: mc.channel_mask("A", 3, 4, 6, groups=3), "in_features"),
+])
+def test_bad_input(call, name):
+  with pytest.raises(ValueError, match=f"`{name}`"):
+    call()
