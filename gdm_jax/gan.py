@@ -1,0 +1,105 @@
+r"""Q5: the optimal GAN discriminator and density estimation from a discriminator.
+
+For :math:`D^* = \arg\max_D \mathbb{E}_{P_1}[\log D] + \mathbb{E}_{P_0}[\log(1 - D)]`, pointwise
+maximisation of :math:`f_1 \log D + f_0 \log(1 - D)` gives
+
+.. math:: D^*(x) = \frac{f_1(x)}{f_0(x) + f_1(x)} = \sigma(\log f_1(x) - \log f_0(x)),
+   \qquad f_1 = f_0 \frac{D^*}{1 - D^*},\quad \log f_1 = \log f_0 + \mathrm{logit}\,D^*,
+
+and the objective at :math:`D^*` is :math:`-\log 4 + 2 D_{JS}(P_1 \| P_0)` (Goodfellow et al.
+2014). All computations are in log/logit space.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from gdm_jax import validation as v
+from gdm_jax.models import MLP
+
+Array = jax.Array
+
+
+def optimal_discriminator(log_f1_x: Array, log_f0_x: Array) -> Array:
+  r""":math:`D^* = f_1/(f_0 + f_1) = \sigma(\log f_1 - \log f_0)`, from log-densities."""
+  v.check_same_shape("log_f1_x", log_f1_x, "log_f0_x", log_f0_x)
+  v.check_not_nan("log_f1_x", log_f1_x)
+  v.check_not_nan("log_f0_x", log_f0_x)
+  return jax.nn.sigmoid(jnp.asarray(log_f1_x) - jnp.asarray(log_f0_x))
+
+
+def logit(d: Array) -> Array:
+  """log d - log(1 - d), accurate near 0 and 1 (log1p)."""
+  return jnp.log(d) - jnp.log1p(-d)
+
+
+def density_from_discriminator(log_f0_x: Array, d_x: Array) -> Array:
+  r""":math:`\log \hat f_1 = \log f_0 + \log D - \log(1 - D)` (Q5's estimate of :math:`f_1`)."""
+  v.check_same_shape("log_f0_x", log_f0_x, "d_x", d_x)
+  v.check_not_nan("log_f0_x", log_f0_x)
+  v.check_probability("d_x", d_x)
+  return jnp.asarray(log_f0_x) + logit(jnp.asarray(d_x))
+
+
+def density_from_logit(log_f0_x: Array, logit_x: Array) -> Array:
+  """The same estimate from a discriminator's logit (no round trip through probabilities)."""
+  v.check_same_shape("log_f0_x", log_f0_x, "logit_x", logit_x)
+  return jnp.asarray(log_f0_x) + jnp.asarray(logit_x)
+
+
+def pointwise_objective(d: Array, f1: Array, f0: Array) -> Array:
+  """f1 log D + f0 log(1 - D): the integrand of the discriminator's objective."""
+  return f1 * jnp.log(d) + f0 * jnp.log1p(-d)
+
+
+def gan_objective_terms(logit_at_p1: Array, logit_at_p0: Array) -> tuple[Array, Array]:
+  r"""Per-sample :math:`\log D(x)` for :math:`x \sim P_1` and :math:`\log(1 - D(y))` for
+  :math:`y \sim P_0`, from logits (``log_sigmoid``): their mean sum is the GAN objective."""
+  return jax.nn.log_sigmoid(logit_at_p1), jax.nn.log_sigmoid(-logit_at_p0)
+
+
+def bce_loss(params, apply_fn, x1: Array, x0: Array) -> Array:
+  """Negative GAN objective of a logit network on a batch: softplus(-l) on P1, softplus(l) on P0."""
+  l1 = apply_fn(params, x1)[..., 0]
+  l0 = apply_fn(params, x0)[..., 0]
+  return jnp.mean(jax.nn.softplus(-l1)) + jnp.mean(jax.nn.softplus(l0))
+
+
+@partial(jax.jit, static_argnames=("steps", "batch", "hidden"))
+def train_discriminator(key: Array, x1: Array, x0: Array, n_used: Array | int | None = None,
+                        steps: int = 1500, batch: int = 256, hidden: int = 32,
+                        learning_rate: float = 1e-2):
+  r"""Trains a flax MLP logit :math:`l_\psi(x)` (so :math:`D = \sigma(l)`) with optax Adam on the
+  samples ``x1 ~ P1`` and ``x0 ~ P0`` (``[N, dim]`` each), minimising the negative GAN objective
+  on minibatches drawn from the first ``n_used`` samples (all when None).
+
+  ``n_used`` is a traced value, so one compiled program serves every sample size (vmap over it
+  and over ``key`` for a sweep). Returns ``(params, losses [steps])``.
+  """
+  n = x1.shape[0] if n_used is None else n_used
+  ki, kb = jax.random.split(key)
+  net = MLP((hidden, hidden, 1))
+  params = net.init(ki, x1[:1])
+  opt = optax.adam(learning_rate)
+
+  def step(carry, k):
+    params, state = carry
+    ka, kb_ = jax.random.split(k)
+    i1 = jax.random.randint(ka, (batch,), 0, n)
+    i0 = jax.random.randint(kb_, (batch,), 0, n)
+    loss, g = jax.value_and_grad(bce_loss)(params, net.apply, x1[i1], x0[i0])
+    upd, state = opt.update(g, state, params)
+    return (optax.apply_updates(params, upd), state), loss
+
+  (params, _), losses = jax.lax.scan(step, (params, opt.init(params)),
+                                     jax.random.split(kb, steps))
+  return params, losses
+
+
+def discriminator_logit(params, x: Array, hidden: int = 32) -> Array:
+  """The trained network's logit at ``x [..., dim]`` -> ``[...]``."""
+  return MLP((hidden, hidden, 1)).apply(params, x)[..., 0]
+

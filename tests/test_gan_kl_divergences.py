@@ -1,0 +1,125 @@
+"""gan.py, kl_bounds.py, divergences.py, optimize.py against closed forms and scipy."""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from scipy import integrate, special, stats as sps
+
+from gdm_jax import divergences as dv, gan, kl_bounds as kb
+from gdm_jax.optimize import golden_section_max
+
+
+# --- Q5 -------------------------------------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(-30, 30), st.floats(-30, 30))
+def test_optimal_discriminator_matches_ratio(lf1, lf0):
+  d = float(gan.optimal_discriminator(jnp.array(lf1), jnp.array(lf0)))
+  np.testing.assert_allclose(d, special.expit(lf1 - lf0), rtol=1e-12)
+
+
+def test_density_from_discriminator_is_stable_near_0_and_1():
+  lf0 = jnp.zeros(4)
+  d = jnp.array([1e-300, 1e-12, 1 - 1e-12, 0.5])
+  got = gan.density_from_discriminator(lf0, d)
+  ref = np.log(np.array([1e-300, 1e-12, 1 - 1e-12, 0.5])) - np.log1p(-np.array(
+      [1e-300, 1e-12, 1 - 1e-12, 0.5]))
+  np.testing.assert_allclose(got, ref, rtol=1e-9)
+  assert np.all(np.isfinite(got))
+
+
+def test_trained_discriminator_reduces_loss():
+  k1, k0, kt = jax.random.split(jax.random.key(0), 3)
+  x1 = 1.0 + jax.random.normal(k1, (512, 1))
+  x0 = jax.random.normal(k0, (512, 1))
+  params, losses = gan.train_discriminator(kt, x1, x0, steps=200, batch=128, hidden=8)
+  # Optimum: -log 4 + 2 JSD(N(1,1), N(0,1)) < log 4 (the loss at D = 1/2).
+  assert float(losses[-20:].mean()) < float(losses[:5].mean()) < math.log(4) + 0.1
+  assert gan.discriminator_logit(params, x1, hidden=8).shape == (512,)
+
+
+# --- Q6 -------------------------------------------------------------------------------------
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(-80, 80), min_size=1, max_size=30),
+       st.lists(st.floats(-80, 80), min_size=1, max_size=30))
+def test_r1_le_r2_and_finite_float32(tp, tq):
+  tp32, tq32 = jnp.asarray(tp, jnp.float32), jnp.asarray(tq, jnp.float32)
+  a, b = float(kb.r1(tp32, tq32)), float(kb.r2(tp32, tq32))
+  assert np.isfinite(a) and np.isfinite(b)
+  assert a <= b + 1e-5 * max(1.0, abs(b))
+  ref = np.mean(tp) - (special.logsumexp(tq) - math.log(len(tq)))
+  np.testing.assert_allclose(b, ref, rtol=2e-5, atol=1e-4)
+
+
+def test_r2_at_log_ratio_is_kl_by_quadrature():
+  grid = jnp.linspace(-15, 15, 3001)
+  lp, lq = sps.norm.logpdf(grid, 0, 1), sps.norm.logpdf(grid, 0.5, 2)
+  kl = math.log(2) + (1 + 0.25) / 8 - 0.5
+  np.testing.assert_allclose(kb.r2_quadrature(jnp.asarray(lp - lq) + 7.0, lp, lq, grid), kl,
+                             rtol=1e-9)
+  np.testing.assert_allclose(kb.r1_quadrature(jnp.asarray(lp - lq) + 1.0, lp, lq, grid), kl,
+                             rtol=1e-9)
+
+
+def test_trained_critic_curve_rises():
+  sp = lambda k, n: jax.random.normal(k, (n, 1))
+  sq = lambda k, n: 1.0 + jax.random.normal(k, (n, 1))
+  _, curve = kb.train_critic(jax.random.key(1), sp, sq, "r2", steps=150, batch=128, hidden=8)
+  assert float(curve[-30:].mean()) > float(curve[:5].mean())
+  assert float(curve[-30:].mean()) < 0.5 + 0.1  # KL(N(0,1) || N(1,1)) = 0.5 bounds R2
+
+
+# --- Q7 -------------------------------------------------------------------------------------
+
+def test_jsd_quadrature_matches_scipy():
+  grid = np.linspace(-12, 14, 5001)
+  lp, lq = sps.norm.logpdf(grid, 0, 1), sps.norm.logpdf(grid, 1.3, 1.7)
+  m = lambda x: 0.5 * (sps.norm.pdf(x, 0, 1) + sps.norm.pdf(x, 1.3, 1.7))
+  f = lambda x: 0.5 * sps.norm.pdf(x, 0, 1) * np.log(sps.norm.pdf(x, 0, 1) / m(x)) + \
+      0.5 * sps.norm.pdf(x, 1.3, 1.7) * np.log(sps.norm.pdf(x, 1.3, 1.7) / m(x))
+  ref = integrate.quad(f, -12, 14, epsabs=1e-13)[0]
+  np.testing.assert_allclose(dv.jsd_quadrature(jnp.asarray(lp), jnp.asarray(lq),
+                                               jnp.asarray(grid)), ref, rtol=1e-9)
+
+
+def test_kl_quadrature_matches_closed_form():
+  grid = jnp.linspace(-15, 15, 3001)
+  lp, lq = sps.norm.logpdf(grid, 0, 1), sps.norm.logpdf(grid, 1, 1)
+  np.testing.assert_allclose(dv.kl_quadrature(jnp.asarray(lp), jnp.asarray(lq), grid), 0.5,
+                             rtol=1e-9)
+
+
+def test_wasserstein_matches_scipy():
+  x = jax.random.normal(jax.random.key(0), (200,))
+  y = 2 + 0.5 * jax.random.normal(jax.random.key(1), (200,))
+  np.testing.assert_allclose(dv.wasserstein1_1d(x, y),
+                             sps.wasserstein_distance(np.asarray(x), np.asarray(y)), rtol=1e-10)
+
+
+def test_golden_section_finds_quadratic_max():
+  c = jnp.array([-2.0, 0.3, 5.0])
+  x, val = golden_section_max(lambda t: -(t - c) ** 2 + 1.0, -10 * jnp.ones(3), 10 * jnp.ones(3))
+  np.testing.assert_allclose(x, c, atol=1e-7)
+  np.testing.assert_allclose(val, 1.0, atol=1e-14)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: gan.optimal_discriminator(jnp.zeros(3), jnp.zeros(2)), "log_f1_x"),
+    (lambda: gan.optimal_discriminator(jnp.array([jnp.nan]), jnp.zeros(1)), "log_f1_x"),
+    (lambda: gan.density_from_discriminator(jnp.zeros(2), jnp.array([0.5, 1.5])), "d_x"),
+    (lambda: gan.density_from_discriminator(jnp.zeros(2), jnp.array([-0.1, 0.5])), "d_x"),
+    (lambda: kb.r1(jnp.zeros(0), jnp.zeros(3)), "t_p"),
+    (lambda: kb.r2(jnp.zeros(3), jnp.array([jnp.nan])), "t_q"),
+    (lambda: dv.jsd_monte_carlo(jnp.zeros(3), jnp.zeros(2), jnp.zeros(2), jnp.zeros(2)),
+     "log_p_at_p"),
+    (lambda: dv.jsd_quadrature(jnp.zeros(3), jnp.zeros(3), jnp.zeros(4)), "log_p"),
+    (lambda: dv.wasserstein1_1d(jnp.zeros(3), jnp.zeros(4)), "x"),
+    (lambda: kb.train_critic(jax.random.key(0), None, None, "r3"), "bound"),
+])
+def test_bad_input(call, name):
+  with pytest.raises(ValueError, match=f"`{name}`"):
+    call()
