@@ -136,7 +136,8 @@ def fit_amortised(key: Array, model: LinearGaussian, x: Array, encoder: Encoder,
                   num_steps: int = 300):
   r"""Trains ``encoder`` to maximise :math:`\sum_i \mathrm{ELBO}(q_\phi(\cdot|x_i))` (full batch,
   optax L-BFGS). Returns the parameters :math:`\phi^*`."""
-  params = encoder.init(key, x[:1])
+  # flax creates float32 parameters by default; match the data's precision (float64 under x64).
+  params = jax.tree_util.tree_map(lambda p: p.astype(x.dtype), encoder.init(key, x[:1]))
 
   def loss(p):
     m, s = encoder.apply(p, x)

@@ -1,0 +1,104 @@
+"""The verify command end to end (each precision in its own process), the README table, verdicts."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gdm_jax import claims
+from gdm_jax.claims.core import Claim, Config, Evidence, run_claims
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _verify(tmp_path_factory, *flags):
+  out = tmp_path_factory.mktemp("verify") / "v.json"
+  proc = subprocess.run([sys.executable, "-m", "gdm_jax.cli", "verify", "--json", str(out),
+                         *flags], capture_output=True, text=True, cwd=ROOT)
+  return proc, json.loads(out.read_text()) if out.exists() else None
+
+
+@pytest.fixture(scope="module")
+def run32(tmp_path_factory):
+  return _verify(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def run64(tmp_path_factory):
+  return _verify(tmp_path_factory, "--x64")
+
+
+@pytest.mark.parametrize("which", ["run32", "run64"])
+def test_every_theorem_holds_and_every_erratum_is_refuted(which, request):
+  proc, doc = request.getfixturevalue(which)
+  bad = [(c["id"], c["verdict"], c["detail"]) for c in doc["claims"] if not c["ok"]]
+  assert proc.returncode == 0 and not bad, (bad, proc.stdout[-3000:], proc.stderr[-3000:])
+  assert doc["environment"]["x64"] == (which == "run64")
+  assert len(doc["claims"]) == len(claims.REGISTRY)
+  for c in doc["claims"]:
+    assert set(c) >= {"id", "question", "kind", "statement", "measured", "reference",
+                      "tolerance", "verdict"}
+    assert c["origin"]  # every tolerance says where it comes from
+
+
+def test_readme_table_is_in_sync(run32):
+  _, doc = run32
+  text = (ROOT / "README.md").read_text()
+  block = text.split("<!-- claims:start -->")[1].split("<!-- claims:end -->")[0]
+  rows = [r for r in block.strip().splitlines()[2:]]
+  got = []
+  for r in rows:
+    cells = [c.strip() for c in r.strip("|").split("|")]
+    got.append((cells[0].strip("`"), cells[1], cells[2], cells[-1]))
+  want = [(c["id"], c["question"], c["kind"], c["verdict"]) for c in doc["claims"]]
+  assert got == want, "README table is stale: run `gdm-jax verify --readme README.md`"
+
+
+def test_errata_exist_for_each_known_mistake():
+  ids = {c.id for c in claims.REGISTRY if c.kind == "erratum"}
+  assert {"q1.written_diag_normaliser", "q1.written_full_normaliser", "q2.written_b_theta",
+          "q2.written_kl_to_prior"} <= ids
+
+
+def test_unknown_glob_is_a_clear_error():
+  proc = subprocess.run([sys.executable, "-m", "gdm_jax.cli", "verify", "--only", "zz.*"],
+                        capture_output=True, text=True, cwd=ROOT)
+  assert proc.returncode == 2 and "matches no claim" in proc.stdout
+
+
+def _claim(kind, ev, stochastic=False):
+  return Claim("t." + kind, "T", kind, "s", lambda key, cfg: ev, stochastic)
+
+
+@pytest.mark.parametrize("kind, ev, ok", [
+    ("theorem", Evidence(1.0, 1.0, 0.0, "==", "x"), True),
+    ("theorem", Evidence(1.1, 1.0, 0.05, "==", "x"), False),
+    ("theorem", Evidence(0.9, 1.0, 0.0, "<=", "x"), True),
+    ("theorem", Evidence(1.2, 1.0, 0.1, "<=", "x"), False),
+    ("theorem", Evidence(0.95, 1.0, 0.1, ">=", "x"), True),
+    ("theorem", Evidence(float("nan"), 1.0, 0.1, "==", "x"), False),
+    ("erratum", Evidence(2.0, 1.0, 0.1, "==", "x"), True),
+    ("erratum", Evidence(1.0, 1.0, 0.1, "==", "x"), False),
+])
+def test_verdict_logic(kind, ev, ok):
+  (r,) = run_claims([_claim(kind, ev)], Config())
+  assert r.ok is ok
+
+
+def test_a_crashing_check_is_an_error_not_a_pass():
+  def boom(key, cfg):
+    raise RuntimeError("bad")
+  (r,) = run_claims([Claim("t.boom", "T", "erratum", "s", boom)], Config())
+  assert r.verdict == "error" and not r.ok
+
+
+def test_bonferroni_split_uses_stochastic_count():
+  seen = []
+  def check(key, cfg):
+    seen.append(cfg.rate)
+    return Evidence(0.0, 0.0, 0.0, "==", "x")
+  cs = [Claim(f"t.{i}", "T", "theorem", "s", check, stochastic=True) for i in range(4)]
+  run_claims(cs, Config(family_rate=1e-6))
+  assert seen == [pytest.approx(2.5e-7)] * 4
