@@ -1,0 +1,40 @@
+"""Shared plumbing for the experiment scripts: output folder, argument parsing, tables."""
+import argparse
+import csv
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402,F401
+
+
+def parse(description: str):
+  p = argparse.ArgumentParser(description=description)
+  p.add_argument("--out", default=os.environ.get("GDM_JAX_OUT", "out/experiments"))
+  p.add_argument("--quick", action="store_true", help="a shrunken configuration (smoke runs)")
+  p.add_argument("--seed", type=int, default=0)
+  args = p.parse_args()
+  import jax
+  jax.config.update("jax_threefry_partitionable", False)
+  Path(args.out).mkdir(parents=True, exist_ok=True)
+  return args
+
+
+def write_table(out: str, name: str, header, rows) -> str:
+  """Writes ``name.csv`` and ``name.md``; returns the markdown."""
+  with open(Path(out) / f"{name}.csv", "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(header)
+    w.writerows(rows)
+  fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
+  md = "| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
+  md += "".join("| " + " | ".join(fmt(v) for v in r) + " |\n" for r in rows)
+  (Path(out) / f"{name}.md").write_text(md)
+  return md
+
+
+def save(fig, out: str, name: str) -> None:
+  fig.tight_layout()
+  fig.savefig(Path(out) / f"{name}.png", dpi=90)
