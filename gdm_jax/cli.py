@@ -57,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
                  help="rewrite the claims table between the markers in this README")
   v.add_argument("--family-rate", type=float, default=None,
                  help="family-wise false-failure rate of the run (default 1e-6)")
+  m = sub.add_parser("mutate", help="plant known mistakes one at a time; verify must refute each")
+  _common(m)
+  m.add_argument("--mutation", default=None, help="glob of mutation names (default: all)")
+  m.add_argument("--json", default=None, metavar="PATH")
+  s = sub.add_parser("seeds", help="rerun the Monte Carlo claims over many seeds at a loose "
+                     "per-claim rate and compare the observed false-failure rate with the design")
+  _common(s)
+  s.add_argument("--n", type=int, default=20, help="number of seeds")
+  s.add_argument("--rate", type=float, default=0.01, help="per-claim false-failure rate")
+  s.add_argument("--json", default=None, metavar="PATH")
   return p
 
 
@@ -134,10 +144,73 @@ def cmd_verify(args) -> int:
   return 0 if not bad else 1
 
 
+def cmd_mutate(args) -> int:
+  setup_jax(args.x64, not args.no_cache)
+  import fnmatch
+  from rich.console import Console
+  from gdm_jax import mutations
+  from gdm_jax.claims.core import Config
+  console = Console(width=None if sys.stdout.isatty() else 200)
+  chosen = [m for m in mutations.MUTATIONS
+            if args.mutation is None or fnmatch.fnmatch(m.name, args.mutation)]
+  if not chosen:
+    console.print(f"[red]`--mutation {args.mutation}` matches no mutation[/red]")
+    return 2
+  cfg = Config(seed=args.seed, x64=args.x64, quick=args.quick)
+  def show(row):
+    m, caught, flipped = row
+    mark = "[green]caught[/green]" if caught else "[bold red]MISSED[/bold red]"
+    console.print(f"{mark}  {m.name:26s} {m.description}  <- {', '.join(flipped) or '-'}")
+  rows = mutations.run(chosen, cfg, show)
+  score = sum(c for _, c, _ in rows)
+  console.print(f"mutation score: {score}/{len(rows)} = {100 * score / len(rows):.0f}%")
+  if args.json:
+    Path(args.json).write_text(json.dumps(
+        {"score": score, "total": len(rows), "mutations": [
+            {"name": m.name, "description": m.description, "caught": c, "refuted_by": f}
+            for m, c, f in rows]}, indent=2))
+  return 0 if score == len(rows) else 1
+
+
+def cmd_seeds(args) -> int:
+  setup_jax(args.x64, not args.no_cache)
+  from rich.console import Console
+  from gdm_jax import claims, stats
+  from gdm_jax.claims.core import Config, run_claims
+  console = Console(width=None if sys.stdout.isatty() else 200)
+  selected = [c for c in claims.select(args.only) if c.stochastic]
+  # Per-claim rate `rate`: the family rate is rate x (number of stochastic claims).
+  fails, trials, per_claim = 0, 0, {c.id: 0 for c in selected}
+  for seed in range(args.n):
+    cfg = Config(seed=1000 + seed, x64=args.x64, quick=args.quick,
+                 family_rate=args.rate * len(selected))
+    for r in run_claims(selected, cfg):
+      trials += 1
+      if not r.ok:
+        fails += 1
+        per_claim[r.claim.id] += 1
+    claims.clear_caches()
+  lo, hi = stats.binomial_ci(fails, trials)
+  console.print(f"{fails}/{trials} false failures = {fails / trials:.4f} (95% CI {lo:.4f} to "
+                f"{hi:.4f}); design rate {args.rate}")
+  for k, v in per_claim.items():
+    console.print(f"  {k:32s} {v}/{args.n}")
+  ok = lo <= args.rate
+  if args.json:
+    Path(args.json).write_text(json.dumps({"failures": fails, "trials": trials, "ci95": [lo, hi],
+                                           "design_rate": args.rate, "per_claim": per_claim,
+                                           "consistent": ok}, indent=2))
+  return 0 if ok else 1
+
+
 def main(argv=None) -> int:
   args = build_parser().parse_args(argv)
   if args.command == "verify":
     return cmd_verify(args)
+  if args.command == "mutate":
+    return cmd_mutate(args)
+  if args.command == "seeds":
+    return cmd_seeds(args)
   raise AssertionError(args.command)
 
 

@@ -20,3 +20,11 @@ def select(pattern: str | None = None) -> list[Claim]:
     raise ValueError(f"`--only {pattern}` matches no claim; ids look like 'q1.*' or "
                      "'q3.iwae_*'.")
   return out
+
+
+def clear_caches() -> None:
+  """Forgets the claims' memoised set-ups (used after patching the mathematics)."""
+  for mod in (q1, q2, q3, q4, q5, q6, q7):
+    for obj in vars(mod).values():
+      if hasattr(obj, "cache_clear"):
+        obj.cache_clear()

@@ -11,11 +11,17 @@ from gdm_jax.claims.core import Claim, Config, Evidence
 SIZE, PIXEL = 5, (3, 3)
 
 
+def _q4_allowed(kind, i, j, c):
+  """Q4's definition, 1-based kernel indices, written out here rather than taken from mc.mask."""
+  return i < c or (i == c and (j < c if kind == "A" else j <= c))
+
+
 def structural_field(masks, size, pixel, kernel_size=3):
-  """Independent oracle: set propagation of each layer's mask offsets (no Jacobian, no weights)."""
-  c = kernel_size // 2
-  offsets = {k: [(i - c, j - c) for i in range(kernel_size) for j in range(kernel_size)
-                 if mc.mask(k, kernel_size)[i, j]] for k in mc.KINDS}
+  """Independent oracle: set propagation of each layer's allowed offsets, straight from the
+  definition in Q4 (no Jacobian, no weights, no call into ``masked_conv``)."""
+  c = (kernel_size + 1) // 2
+  offsets = {k: [(i - c, j - c) for i in range(1, kernel_size + 1)
+                 for j in range(1, kernel_size + 1) if _q4_allowed(k, i, j, c)] for k in "AB"}
   frontier = {pixel}
   for kind in reversed(tuple(masks)):  # last layer first: which hidden pixels feed the output
     frontier = {(r + di, s + dj) for (r, s) in frontier for di, dj in offsets[kind]
