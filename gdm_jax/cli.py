@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
                  help="rewrite the claims table between the markers in this README")
   v.add_argument("--family-rate", type=float, default=None,
                  help="family-wise false-failure rate of the run (default 1e-6)")
+  r = sub.add_parser("report", help="run verify and the experiments; write an HTML report")
+  _common(r)
+  r.add_argument("--out", default="report", help="output folder (default ./report)")
+  r.add_argument("--skip-experiments", action="store_true",
+                 help="reuse the figures already in OUT/figures")
   m = sub.add_parser("mutate", help="plant known mistakes one at a time; verify must refute each")
   _common(m)
   m.add_argument("--mutation", default=None, help="glob of mutation names (default: all)")
@@ -144,6 +149,21 @@ def cmd_verify(args) -> int:
   return 0 if not bad else 1
 
 
+def cmd_report(args) -> int:
+  setup_jax(args.x64, not args.no_cache)
+  from gdm_jax import claims, report
+  from gdm_jax.claims.core import Config, environment, run_claims
+  out = Path(args.out)
+  figs = out / "figures"
+  figs.mkdir(parents=True, exist_ok=True)
+  cfg = Config(seed=args.seed, x64=args.x64, quick=args.quick)
+  results = run_claims(claims.select(args.only), cfg, workers=args.workers or os.cpu_count() or 1)
+  failed = [] if args.skip_experiments else report.run_experiments(figs, args.quick)
+  html_path, md_path = report.render(results, environment(cfg), figs, out, failed)
+  print(f"wrote {html_path} and {md_path}")
+  return 0 if all(r.ok for r in results) and not failed else 1
+
+
 def cmd_mutate(args) -> int:
   setup_jax(args.x64, not args.no_cache)
   import fnmatch
@@ -207,6 +227,8 @@ def main(argv=None) -> int:
   args = build_parser().parse_args(argv)
   if args.command == "verify":
     return cmd_verify(args)
+  if args.command == "report":
+    return cmd_report(args)
   if args.command == "mutate":
     return cmd_mutate(args)
   if args.command == "seeds":
