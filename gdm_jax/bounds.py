@@ -146,21 +146,29 @@ def iwae_estimate(key: Array, log_joint: Callable[[Array], Array],
   return m + jnp.log(s) - jnp.log(jnp.asarray(K, dtype))
 
 
+def _lg_log_joint(model: LinearGaussian, x: Array, gram: bool):
+  if gram:
+    return lambda z: model.log_prior(z) + model.log_likelihood_gram(x, z)
+  return lambda z: model.log_joint(x, z)
+
+
 def linear_gaussian_log_weights(key: Array, model: LinearGaussian, x: Array, q_mean: Array,
-                                q_std: Array, K: int) -> Array:
-  """Log-weights ``[K]`` for one ``x [D]`` under q = N(q_mean, diag q_std^2)."""
+                                q_std: Array, K: int, gram: bool = False) -> Array:
+  """Log-weights ``[K]`` for one ``x [D]`` under q = N(q_mean, diag q_std^2). ``gram=True`` scores
+  with :meth:`LinearGaussian.log_likelihood_gram` (O(d^2) per sample instead of O(D d))."""
   z, log_q = diag_gaussian_proposal(q_mean, q_std)(key, K)
-  return model.log_joint(x, z) - log_q
+  return _lg_log_joint(model, x, gram)(z) - log_q
 
 
 def linear_gaussian_iwae(key: Array, model: LinearGaussian, x: Array, q_mean: Array,
-                         q_std: Array, K: int, chunk_size: int | None = None) -> Array:
+                         q_std: Array, K: int, chunk_size: int | None = None,
+                         gram: bool = False) -> Array:
   r""":math:`\hat{\mathcal{L}}_K` for a batch ``x [B, D]`` with per-point proposals
   ``q_mean, q_std [B, d]``: one key per data point, vmapped. Returns ``[B]``."""
   keys = jax.random.split(key, x.shape[0])
 
   def one(k, xi, m, s):
-    return iwae_estimate(k, lambda z: model.log_joint(xi, z), diag_gaussian_proposal(m, s), K,
+    return iwae_estimate(k, _lg_log_joint(model, xi, gram), diag_gaussian_proposal(m, s), K,
                          chunk_size)
 
   return jax.vmap(one)(keys, x, q_mean, q_std)

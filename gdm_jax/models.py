@@ -97,6 +97,24 @@ class LinearGaussian:
     return (-0.5 * jnp.sum(r * r, -1) - self.data_dim * jnp.log(self.noise_std)
             - 0.5 * self.data_dim * _LOG_2PI)
 
+  def log_likelihood_gram(self, x: Array, z: Array) -> Array:
+    r"""log p(x|z) for one ``x [D]`` and many ``z [n, d]`` through the Gram matrix, ``O(d^2)``
+    per sample instead of ``O(D d)``:
+
+    .. math:: \|r_0 - Wz\|^2 = \|r_0\|^2 - 2 z^	op W^	op r_0 + z^	op (W^	op W) z,
+              \quad r_0 = x - b.
+
+    Same value as :meth:`log_likelihood` up to rounding (float32 loses about
+    ``eps * ||r_0||^2 / s^2`` absolute to cancellation). ``-> [n]``.
+    """
+    r0 = x - self.b
+    s2 = self.noise_std ** 2
+    wr = self.W.T @ r0                      # [d]
+    gram = self.W.T @ self.W                # [d, d]
+    quad = jnp.sum((z @ gram) * z, -1) - 2.0 * z @ wr + r0 @ r0
+    return (-0.5 * quad / s2 - self.data_dim * jnp.log(self.noise_std)
+            - 0.5 * self.data_dim * _LOG_2PI)
+
   def log_joint(self, x: Array, z: Array) -> Array:
     """log p(x, z) = log p(z) + log p(x|z). ``[...]``."""
     return self.log_prior(z) + self.log_likelihood(x, z)

@@ -90,3 +90,10 @@ def test_kl_gaussians_matches_diag_and_mc():
 def test_bad_input(call, name):
   with pytest.raises(ValueError, match=f"`{name}`"):
     call()
+
+
+def test_gram_log_likelihood_equals_dense(lg):
+  x, _ = lg.sample(jax.random.key(7), 1)
+  z = jax.random.normal(jax.random.key(8), (50, 3), jnp.float64)
+  np.testing.assert_allclose(lg.log_likelihood_gram(x[0], z), lg.log_likelihood(x[0], z),
+                             rtol=1e-11)
