@@ -221,26 +221,25 @@ def check_written_base(key, cfg: Config) -> Evidence:
                   f"it is (2 pi)^((K-1)/2) = {math.sqrt(2 * math.pi):.4f} at K=2")
 
 
-def check_written_diag(key, cfg: Config) -> Evidence:
-  sigma = jnp.array([0.7, 1.6], cfg.dtype)
-  mu = jnp.array([0.3, -0.2], cfg.dtype)
-  val = grid_integral_2d(jax.jit(lambda x: written_diag_log_prob(x, mu, sigma)), cfg.dtype,
-                         half_width=14.0, n=561)
-  errs = _normaliser_errors(key, cfg, written_diag_log_prob, full=False)
-  detail = ("integral over R^2 of the written density (sigma=(0.7,1.6)); |error| of the written "
+def _check_written(key, cfg: Config, written, mu, scale, full: bool, what: str) -> Evidence:
+  """The written density's integral over R^2 (K=2), and its log-density error for K = 2..64."""
+  mu, scale = jnp.asarray(mu, cfg.dtype), jnp.asarray(scale, cfg.dtype)
+  val = grid_integral_2d(jax.jit(lambda x: written(x, mu, scale)), cfg.dtype, half_width=14.0,
+                         n=561)
+  errs = _normaliser_errors(key, cfg, written, full=full)
+  detail = (f"integral over R^2 of the written density ({what}); |error| of the written "
             "log-density in nats: " + ", ".join(f"K={k}: {e:.3g}" for k, e in errs.items()))
   return Evidence(val, 1.0, cfg.rtol, "==", cfg.dtype_origin(), detail, errs)
+
+
+def check_written_diag(key, cfg: Config) -> Evidence:
+  return _check_written(key, cfg, written_diag_log_prob, [0.3, -0.2], [0.7, 1.6], False,
+                        "sigma=(0.7,1.6)")
 
 
 def check_written_full(key, cfg: Config) -> Evidence:
-  s = jnp.array([[1.2, 0.4], [-0.3, 0.8]], cfg.dtype)
-  mu = jnp.array([0.1, 0.5], cfg.dtype)
-  val = grid_integral_2d(jax.jit(lambda x: written_full_log_prob(x, mu, s)), cfg.dtype,
-                         half_width=14.0, n=561)
-  errs = _normaliser_errors(key, cfg, written_full_log_prob, full=True)
-  detail = ("integral over R^2 of the written density (det S = 1.08); |error| of the written "
-            "log-density in nats: " + ", ".join(f"K={k}: {e:.3g}" for k, e in errs.items()))
-  return Evidence(val, 1.0, cfg.rtol, "==", cfg.dtype_origin(), detail, errs)
+  return _check_written(key, cfg, written_full_log_prob, [0.1, 0.5], [[1.2, 0.4], [-0.3, 0.8]],
+                        True, "det S = 1.08")
 
 
 CLAIMS = [
