@@ -26,7 +26,7 @@ def main():
     ax.set_xticks([]); ax.set_yticks([])
     print(f"{stack}:\n{mc.grid(sorted(field), 5, (3, 3))}\n")
   save(fig, args.out, "q4_receptive_fields")
-  rows = sweeps.blind_spot_vs_depth(7 if args.quick else 9, 4 if args.quick else 8)
+  rows = sweeps.blind_spot_vs_depth(7 if args.quick else 12, 4 if args.quick else 10)
   print(write_table(args.out, "q4_blind_spot", ["layers", "unseen predecessors", "field size"],
                     [list(r) for r in rows]))
   fig, ax = plt.subplots(figsize=(5, 3.5))
