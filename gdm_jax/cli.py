@@ -19,7 +19,15 @@ def setup_jax(x64: bool, use_cache: bool) -> None:
 
   The cache is on by default (under the user's cache folder); ``--no-cache`` or
   ``GDM_JAX_NO_CACHE=1`` turn it off.
+
+  verify's programs are small and many, so compile time dominates: XLA's CPU backend runs LLVM at
+  optimisation level 0 here (cold verify 104 s -> 58 s, warm 37 s -> 32 s on 2 cores, all
+  verdicts unchanged). ``GDM_JAX_XLA_OPT=1``, or an ``XLA_FLAGS`` that sets the level, keeps
+  XLA's default.
   """
+  flags = os.environ.get("XLA_FLAGS", "")
+  if "xla_backend_optimization_level" not in flags and os.environ.get("GDM_JAX_XLA_OPT") != "1":
+    os.environ["XLA_FLAGS"] = (flags + " --xla_backend_optimization_level=0").strip()
   import jax
   jax.config.update("jax_enable_x64", bool(x64))
   # The partitionable threefry (jax's default since 0.5) compiles ~10x slower on CPU here (5.1 s

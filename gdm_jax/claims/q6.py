@@ -158,7 +158,7 @@ def _trained_bounds(key, dtype):
   out = {}
   for i, b in enumerate(("r1", "r2")):
     params, curve = kb.train_critic(jax.random.fold_in(key, i), ds.sample_p6, ds.sample_q6, b,
-                                    steps=1500)
+                                    steps=800)
     t = kb.critic_values(params, x[:, None])
     out[b] = (kb.r1_quadrature(t, lp, lq, x), kb.r2_quadrature(t, lp, lq, x), curve)
   return out
