@@ -2,7 +2,6 @@
 chunked estimator against numpyro's RenyiELBO and TFP's importance-weighted loss. Each run is a
 fresh process; the peak is its VmHWM. A peer whose one-shot arrays would not fit is reported as
 not run, with the memory it would need."""
-import json
 import subprocess
 import sys
 

@@ -2,7 +2,6 @@
 new points with an amortised encoder versus per-instance optimisation."""
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from _common import parse, plt, save, write_table
 from gdm_jax import amortized as am, models, sweeps

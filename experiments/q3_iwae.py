@@ -1,7 +1,6 @@
 """Q3: L_K versus K, bias and variance versus K, gradient SNR versus K (IWAE and DReG)."""
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from _common import parse, plt, save, write_table
 from gdm_jax import sweeps

@@ -12,7 +12,6 @@ equality iff :math:`T = \log(p/q) + c`, and :math:`R_1[T] \le R_2[T]` for every 
 """
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import Callable
 

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gdm_jax import amortized as am, bounds, divergences as dv, gan, kl_bounds as kb
-from gdm_jax import masked_conv as mc, models, stats
+from gdm_jax import amortized as am, bounds, divergences as dv, kl_bounds as kb
+from gdm_jax import masked_conv as mc, models
 
 
 def replicate_keys(key, n: int):

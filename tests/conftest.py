@@ -1,7 +1,5 @@
 """Test configuration: float64 available (tests choose dtypes explicitly), key-reuse checks on."""
-import os
-
-import jax  # noqa: E402
+import jax
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_debug_key_reuse", True)

@@ -1,5 +1,4 @@
 """amortized.py: closed-form ELBO vs Monte Carlo, fitted optima vs closed forms, gap algebra."""
-import math
 
 import jax
 import jax.numpy as jnp

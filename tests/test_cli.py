@@ -1,6 +1,5 @@
 """The verify command end to end (each precision in its own process), the README table, verdicts."""
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path

@@ -1,7 +1,6 @@
 """Reproducibility and the mutation harness."""
 import dataclasses
 
-import numpy as np
 
 from gdm_jax import claims, gan, mutations
 from gdm_jax.claims.core import Config, claim_key, run_claims

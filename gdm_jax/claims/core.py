@@ -9,7 +9,6 @@ quadrature, autodiff), returning :class:`Evidence`. A ``theorem`` is true mathem
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 import zlib
