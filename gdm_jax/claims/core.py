@@ -26,6 +26,10 @@ Kind = Literal["theorem", "erratum"]
 #: jax's scipy tests. The error is measured relative to max(1, |reference|).
 DTYPE_RTOL = {"float32": 2e-5, "float64": 1e-10}
 
+#: ``jax.jit(..., compiler_options=FULL_OPT)`` for the few compute-heavy programs: the CLI lowers
+#: XLA's CPU optimisation level for the many compile-bound ones (gdm_jax.cli.setup_jax).
+FULL_OPT = {"xla_backend_optimization_level": 3}
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:

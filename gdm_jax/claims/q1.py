@@ -1,6 +1,7 @@
 r"""Q1 claims: Equation (1) for affine and nonlinear bijections, and the written normalisers."""
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from functools import partial
@@ -12,7 +13,7 @@ from scipy import integrate, stats as sps
 
 from gdm_jax import change_of_variables as cov
 from gdm_jax import stats
-from gdm_jax.claims.core import Claim, Config, Evidence
+from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence
 
 KS = (1, 2, 5, 16, 64)
 _LOG_2PI = math.log(2 * math.pi)
@@ -155,7 +156,7 @@ def _inverse2d(x):
   return jnp.stack([z1, z2], axis=-1)
 
 
-@jax.jit
+@functools.partial(jax.jit, compiler_options=FULL_OPT)
 def _grid_log_prob_2d(xy):
   z0 = _inverse2d(xy)
   _, lq = cov.pushforward_log_prob(_planar2d, cov.standard_normal_log_prob, z0)

@@ -10,7 +10,7 @@ import numpy as np
 
 from gdm_jax import amortized as am
 from gdm_jax import models
-from gdm_jax.claims.core import Claim, Config, Evidence, claim_key
+from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, claim_key
 
 LATENT, DATA, NOISE, N_POINTS = 2, 5, 0.5, 64
 THETAS = np.linspace(0.2, 3.0, 141)
@@ -97,7 +97,7 @@ def check_written_b_theta(key, cfg: Config) -> Evidence:
 ENCODERS = {"affine": am.Encoder(LATENT), "rank1": am.Encoder(LATENT, mean_rank=1)}
 
 
-@functools.partial(jax.jit, static_argnums=(0,))
+@functools.partial(jax.jit, static_argnums=(0,), compiler_options=FULL_OPT)
 def _problem22(dtype, key):
   k1, k2 = jax.random.split(key)
   model = models.random_linear_gaussian(k1, LATENT, DATA, NOISE, dtype)
@@ -105,7 +105,7 @@ def _problem22(dtype, key):
   return model, x, am.fit_per_instance(model, x, num_steps=40), am.mean_field_optimum(model, x)
 
 
-@functools.partial(jax.jit, static_argnames=("encoder",))
+@functools.partial(jax.jit, static_argnames=("encoder",), compiler_options=FULL_OPT)
 def _fit_encoder(key, model, x, inst, encoder):
   params = am.fit_amortised(key, model, x, encoder, num_steps=200)
   m, s = encoder.apply(params, x)

@@ -11,7 +11,7 @@ from scipy.special import logsumexp as np_logsumexp
 
 from gdm_jax import amortized as am
 from gdm_jax import bounds, models, stats
-from gdm_jax.claims.core import Claim, Config, Evidence, claim_key
+from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, claim_key
 
 LATENT, DATA, NOISE = 2, 4, 0.7
 K_MAX = 64
@@ -141,7 +141,7 @@ def check_elbo(key, cfg: Config) -> Evidence:
                   f"mean of {n} one-sample L_1 vs closed-form ELBO")
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+@functools.partial(jax.jit, static_argnums=(1, 2, 3), compiler_options=FULL_OPT)
 def _lognormal_bias(key, n_rep, k, s):
   log_w = s * jax.random.normal(key, (n_rep, k))
   return bounds.iwae_bound(log_w)

@@ -10,7 +10,7 @@ import numpy as np
 
 from gdm_jax import divergences as dv, gan, stats
 from gdm_jax.claims import densities as ds
-from gdm_jax.claims.core import Claim, Config, Evidence, claim_key
+from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, claim_key
 from gdm_jax.optimize import golden_section_max
 
 GRID = np.linspace(-4.0, 4.0, 401)
@@ -92,7 +92,7 @@ def _l1_error(params_batch, dtype):
 N_SMALL, N_LARGE, SEEDS = 64, 8192, 8
 
 
-@functools.partial(jax.jit, static_argnums=(1,))
+@functools.partial(jax.jit, static_argnums=(1,), compiler_options=FULL_OPT)
 def _trained_errors(key, seeds):
   """Errors for n = N_SMALL and N_LARGE, paired by seed (same pool prefix), one compile."""
   def one(k, n_used):

@@ -11,7 +11,7 @@ from scipy.special import logsumexp as np_logsumexp
 
 from gdm_jax import kl_bounds as kb
 from gdm_jax.claims import densities as ds
-from gdm_jax.claims.core import Claim, Config, Evidence, claim_key
+from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, claim_key
 from gdm_jax.models import MLP
 from gdm_jax.optimize import golden_section_max
 
@@ -151,7 +151,7 @@ def check_written_r2_iff(key, cfg: Config) -> Evidence:
                   "inequality holds for every T, the 'iff' belongs to equality")
 
 
-@functools.partial(jax.jit, static_argnums=(1,))
+@functools.partial(jax.jit, static_argnums=(1,), compiler_options=FULL_OPT)
 def _trained_bounds(key, dtype):
   x = jnp.asarray(GRID, dtype)
   lp, lq = ds.log_p6(x), ds.log_q6(x)
