@@ -21,9 +21,9 @@ def setup_jax(x64: bool, use_cache: bool) -> None:
   ``GDM_JAX_NO_CACHE=1`` turn it off.
 
   verify's programs are small and many, so compile time dominates: XLA's CPU backend runs LLVM at
-  optimisation level 0 here (cold verify 104 s -> 58 s, warm 37 s -> 32 s on 2 cores, all
-  verdicts unchanged). ``GDM_JAX_XLA_OPT=1``, or an ``XLA_FLAGS`` that sets the level, keeps
-  XLA's default.
+  optimisation level 0 here, and the few compute-heavy claim programs ask for full optimisation
+  per jit (``claims.core.FULL_OPT``); all verdicts are unchanged. ``GDM_JAX_XLA_OPT=1``, or an
+  ``XLA_FLAGS`` that sets the level, keeps XLA's default.
   """
   flags = os.environ.get("XLA_FLAGS", "")
   if "xla_backend_optimization_level" not in flags and os.environ.get("GDM_JAX_XLA_OPT") != "1":
