@@ -97,6 +97,25 @@ def full_gaussian_proposal(mean: Array, cov: Array) -> SampleAndLogQ:
   return sample_and_log_q
 
 
+def _log_q_dtype(sample_and_log_q: SampleAndLogQ):
+  """dtype of the proposal's log-density (shape evaluation only, with a throwaway key)."""
+  return jax.eval_shape(lambda: sample_and_log_q(jax.random.key(0), 1))[1].dtype
+
+
+def _lse_init(dtype):
+  """Empty running log-sum-exp: (m, s) = (-inf, 0)."""
+  return jnp.asarray(-jnp.inf, dtype), jnp.asarray(0.0, dtype)
+
+
+def _lse_update(carry, log_w):
+  r"""Running log-sum-exp: :math:`m' = \max(m, \max_j \ell_j)`,
+  :math:`s' = s e^{m - m'} + \sum_j e^{\ell_j - m'}` (``s`` stays 0 while everything is -inf)."""
+  m, s = carry
+  m_new = jnp.maximum(m, jnp.max(log_w))
+  safe = jnp.where(jnp.isfinite(m_new), m_new, 0.0)
+  return m_new, s * jnp.exp(m - safe) + jnp.sum(jnp.exp(log_w - safe))
+
+
 def iwae_estimate(key: Array, log_joint: Callable[[Array], Array],
                   sample_and_log_q: SampleAndLogQ, K: int,
                   chunk_size: int | None = None) -> Array:
@@ -124,24 +143,16 @@ def iwae_estimate(key: Array, log_joint: Callable[[Array], Array],
   chunk_size = v.check_int("chunk_size", chunk_size)
   n_full, rem = divmod(K, chunk_size)
 
-  def lse_update(carry, log_w):
-    m, s = carry
-    m_new = jnp.maximum(m, jnp.max(log_w))
-    safe = jnp.where(jnp.isfinite(m_new), m_new, 0.0)  # all -inf so far: keep s = 0
-    s = s * jnp.exp(m - safe) + jnp.sum(jnp.exp(log_w - safe))
-    return (m_new, s)
-
   def body(carry, i):
     z, log_q = sample_and_log_q(jax.random.fold_in(key, i), chunk_size)
-    return lse_update(carry, log_joint(z) - log_q), None
+    return _lse_update(carry, log_joint(z) - log_q), None
 
-  probe_z, probe_q = jax.eval_shape(lambda: sample_and_log_q(key, 1))
-  dtype = probe_q.dtype
-  init = (jnp.asarray(-jnp.inf, dtype), jnp.asarray(0.0, dtype))
+  dtype = _log_q_dtype(sample_and_log_q)
+  init = _lse_init(dtype)
   carry, _ = jax.lax.scan(body, init, jnp.arange(n_full))
   if rem:
     z, log_q = sample_and_log_q(jax.random.fold_in(key, n_full), rem)
-    carry = lse_update(carry, log_joint(z) - log_q)
+    carry = _lse_update(carry, log_joint(z) - log_q)
   m, s = carry
   return m + jnp.log(s) - jnp.log(jnp.asarray(K, dtype))
 
@@ -230,25 +241,21 @@ def iwae_estimate_sharded(key: Array, log_joint: Callable[[Array], Array],
                      f"{n_dev}) for the sharded estimator; adjust K or chunk_size.")
   (axis,) = mesh.axis_names
 
+  dtype = _log_q_dtype(sample_and_log_q)
+
   def local(chunk_keys):
-    probe = jax.eval_shape(lambda: sample_and_log_q(jax.random.key(0), 1))[1]  # dtype only
-
     def body(carry, k):
-      m, s = carry
       z, log_q = sample_and_log_q(k, chunk_size)
-      lw = log_joint(z) - log_q
-      m_new = jnp.maximum(m, jnp.max(lw))
-      safe = jnp.where(jnp.isfinite(m_new), m_new, 0.0)
-      return (m_new, s * jnp.exp(m - safe) + jnp.sum(jnp.exp(lw - safe))), None
+      return _lse_update(carry, log_joint(z) - log_q), None
 
-    init = (jnp.asarray(-jnp.inf, probe.dtype), jnp.asarray(0.0, probe.dtype))
+    init = _lse_init(dtype)
     # The carry varies across devices (each scans its own chunks).
     init = jax.tree_util.tree_map(lambda a: jax.lax.pcast(a, (axis,), to="varying"), init)
     (m, s), _ = jax.lax.scan(body, init, chunk_keys)
     m_all = jax.lax.pmax(m, axis)
     safe = jnp.where(jnp.isfinite(m_all), m_all, 0.0)
     s_all = jax.lax.psum(s * jnp.exp(m - safe), axis)
-    return (m_all + jnp.log(s_all) - jnp.log(jnp.asarray(K, probe.dtype)))[None]
+    return (m_all + jnp.log(s_all) - jnp.log(jnp.asarray(K, dtype)))[None]
 
   f = jax.shard_map(local, mesh=mesh, in_specs=P(axis), out_specs=P(axis))
   chunk_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n_chunks))

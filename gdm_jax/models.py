@@ -24,6 +24,7 @@ import jax.numpy as jnp
 from flax import struct
 from jax.scipy.special import logsumexp
 
+from gdm_jax import change_of_variables as cov
 from gdm_jax import validation as v
 
 Array = jax.Array
@@ -89,7 +90,7 @@ class LinearGaussian:
 
   def log_prior(self, z: Array) -> Array:
     """log N(z; 0, I). ``[..., d] -> [...]``."""
-    return -0.5 * jnp.sum(z * z, -1) - 0.5 * z.shape[-1] * _LOG_2PI
+    return cov.standard_normal_log_prob(z)
 
   def log_likelihood(self, x: Array, z: Array) -> Array:
     """log N(x; W z + b, s^2 I). ``x [..., D], z [..., d] -> [...]`` (broadcasting batch axes)."""

@@ -11,6 +11,7 @@ from scipy.special import logsumexp as np_logsumexp
 
 from gdm_jax import kl_bounds as kb
 from gdm_jax.claims import densities as ds
+from gdm_jax.divergences import trapezoid_weights
 from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, claim_key
 from gdm_jax.models import MLP
 from gdm_jax.optimize import golden_section_max
@@ -55,7 +56,6 @@ def check_sup_r1(key, cfg: Config) -> Evidence:
   t_num, val = jax.jit(lambda p, q: golden_section_max(lambda t: p * t - q * jnp.exp(t - 1.0),
                                                        jnp.full_like(p, -60.0),
                                                        jnp.full_like(p, 60.0)))(p, q)
-  from gdm_jax.divergences import trapezoid_weights
   sup_r1 = float(jnp.sum(trapezoid_weights(x) * val))
   kl = ds.kl_p6_q6()
   return Evidence(sup_r1, kl, cfg.rtol * max(1.0, kl), "==", cfg.dtype_origin(),
@@ -72,7 +72,6 @@ def check_r1_optimum(key, cfg: Config) -> Evidence:
   eps = float(jnp.finfo(cfg.dtype).eps)
   # R1(c) = KL + c - e^(c-1): |R1''| = 1 at c = 1. Values carry the quadrature sum's rounding,
   # up to 4 eps x S with S the sum of |terms|, so the maximiser is resolved to sqrt(8 eps S).
-  from gdm_jax.divergences import trapezoid_weights
   w = trapezoid_weights(x)
   t = lp - lq + 1.0
   s_abs = float(jnp.sum(w * jnp.abs(jnp.exp(lp) * t)) + jnp.sum(w * jnp.exp(lq + t - 1.0)))
