@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gdm_jax import validation as v
 from gdm_jax.models import LinearGaussian, kl_diag_gaussians, kl_gaussians
 
 Array = jax.Array
@@ -92,20 +93,20 @@ class InstanceFit(NamedTuple):
 
 
 def fit_per_instance(model: LinearGaussian, x: Array, num_steps: int = 60) -> InstanceFit:
-  r"""One q_i per data point, maximising its ELBO with optax L-BFGS, vmapped over points.
+  r"""One q_i per data point, each maximising its own ELBO, fitted with optax L-BFGS.
 
-  Parameters per point: mean and log-std (2 d numbers). ``x [n, D]``.
+  Parameters per point: mean and log-std (2 d numbers). The per-point objectives share no
+  parameters, so the minimiser of :math:`-\sum_i \mathrm{ELBO}_i(q_i)` over all ``[n, 2d]``
+  parameters is exactly the tuple of per-point minimisers :math:`q_i^*` (the Hessian is
+  block-diagonal): one L-BFGS run over the sum finds them all, without batching a line search
+  under ``vmap`` (whose trace costs ~5x more). ``x [n, D]``.
   """
-  d = model.latent_dim
-
-  def one(xi):
-    loss = lambda p: -closed_form_elbo(model, xi, p[0], jnp.exp(p[1]))
-    init = (jnp.zeros((d,), x.dtype), jnp.zeros((d,), x.dtype))
-    m, log_s = _lbfgs_minimise(loss, init, num_steps)
-    return m, jnp.exp(log_s)
-
-  m, s = jax.vmap(one)(x)
-  return InstanceFit(m, s)
+  v.check_ndim("x", x, (2,))
+  n, d = x.shape[0], model.latent_dim
+  loss = lambda p: -jnp.sum(closed_form_elbo(model, x, p[0], jnp.exp(p[1])))
+  init = (jnp.zeros((n, d), x.dtype), jnp.zeros((n, d), x.dtype))
+  m, log_s = _lbfgs_minimise(loss, init, num_steps)
+  return InstanceFit(m, jnp.exp(log_s))
 
 
 class Encoder(nn.Module):

@@ -42,13 +42,43 @@ def setup_jax(x64: bool, use_cache: bool) -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+def _costs_path(args) -> Path | None:
+  """Seconds per claim from the last run, next to the compilation cache (a scheduling hint)."""
+  if args.no_cache or os.environ.get("GDM_JAX_NO_CACHE", "") in ("1", "true", "yes"):
+    return None
+  return cache_dir().parent / f"claim-seconds-{'x64' if args.x64 else 'x32'}.json"
+
+
+def _load_costs(args) -> dict | None:
+  path = _costs_path(args)
+  try:
+    return json.loads(path.read_text()) if path else None
+  except (OSError, ValueError):
+    return None
+
+
+def _save_costs(args, results) -> None:
+  path = _costs_path(args)
+  if path:
+    old = _load_costs(args) or {}
+    path.write_text(json.dumps({**old, **{r.claim.id: round(r.seconds, 3) for r in results}}))
+
+
+def _run(args, selected, cfg, on_result=None):
+  from gdm_jax.claims.core import run_claims
+  results = run_claims(selected, cfg, on_result, workers=args.workers or os.cpu_count() or 1,
+                       cost=_load_costs(args))
+  _save_costs(args, results)
+  return results
+
+
 def _common(p: argparse.ArgumentParser) -> None:
   p.add_argument("--only", default=None, help="glob(s) of claim ids, comma separated (q1.*)")
   p.add_argument("--x64", action="store_true", help="run in float64 (default float32)")
   p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0, deterministic)")
   p.add_argument("--quick", action="store_true", help="smaller problems (smoke runs)")
   p.add_argument("--workers", type=int, default=None,
-                 help="claims run in this many threads (default: number of CPU cores)")
+                 help="claims run in this many processes (default: number of CPU cores)")
   p.add_argument("--no-cache", action="store_true",
                  help="disable the persistent compilation cache (also GDM_JAX_NO_CACHE=1)")
 
@@ -116,7 +146,7 @@ def cmd_verify(args) -> int:
   from rich.console import Console
   from rich.progress import Progress
   from gdm_jax import claims, stats
-  from gdm_jax.claims.core import Config, run_claims, to_json, to_markdown
+  from gdm_jax.claims.core import Config, to_json, to_markdown
 
   console = Console(width=None if sys.stdout.isatty() else 200)
   try:
@@ -127,11 +157,12 @@ def cmd_verify(args) -> int:
   cfg = Config(seed=args.seed, x64=args.x64, quick=args.quick,
                family_rate=args.family_rate or stats.FAMILY_RATE)
   t0 = time.perf_counter()
-  with Progress(console=console, transient=True) as prog:
+  # No auto-refresh: a refresh thread must not be running when the worker processes fork.
+  with Progress(console=console, transient=True, auto_refresh=False) as prog:
     task = prog.add_task("verifying", total=len(selected))
     def on_result(r):
-      prog.update(task, advance=1, description=r.claim.id)
-    results = run_claims(selected, cfg, on_result, workers=args.workers or os.cpu_count() or 1)
+      prog.update(task, advance=1, description=r.claim.id, refresh=True)
+    results = _run(args, selected, cfg, on_result)
   wall = time.perf_counter() - t0
   if args.markdown == "-":
     sys.stdout.write(to_markdown(results))
@@ -160,12 +191,12 @@ def cmd_verify(args) -> int:
 def cmd_report(args) -> int:
   setup_jax(args.x64, not args.no_cache)
   from gdm_jax import claims, report
-  from gdm_jax.claims.core import Config, environment, run_claims
+  from gdm_jax.claims.core import Config, environment
   out = Path(args.out)
   figs = out / "figures"
   figs.mkdir(parents=True, exist_ok=True)
   cfg = Config(seed=args.seed, x64=args.x64, quick=args.quick)
-  results = run_claims(claims.select(args.only), cfg, workers=args.workers or os.cpu_count() or 1)
+  results = _run(args, claims.select(args.only), cfg)
   failed = [] if args.skip_experiments else report.run_experiments(figs, args.quick)
   html_path, md_path = report.render(results, environment(cfg), figs, out, failed)
   print(f"wrote {html_path} and {md_path}")

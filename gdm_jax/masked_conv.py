@@ -16,6 +16,7 @@ identity activations, where every path contributes a positive product, so no sum
 """
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import flax.linen as nn
@@ -172,26 +173,33 @@ def jacobian_dependencies(module: nn.Module, size: int, channels: int = 1,
   ``structural_module`` (the same network with identity activations) is given, a draw with
   strictly positive weights at which no cancellation is possible.
   """
-  x_shape = (1, size, size, channels)
+  if structural_module is None:
+    structural_module = module
+    structural = False
+  else:
+    structural = True
+  return np.asarray(_dependency_matrix(module, structural_module, (1, size, size, channels),
+                                       num_draws, structural, jax.random.key(seed)))
 
-  # Eager on purpose: these networks are tiny, and op-by-op dispatch reuses compiled primitives
-  # across stacks, where a jit per stack would compile a new program each time.
-  def jac(mod, params, x):
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+def _dependency_matrix(module, structural_module, x_shape, num_draws, structural, key):
+  """One compiled program per network: vmapped random draws, then the positive structural pass."""
+  def nonzero(mod, params, x):
     f = lambda inp: mod.apply(params, inp.reshape(x_shape)).reshape(-1)
-    return jax.jacfwd(f)(x.reshape(-1))
+    return jax.jacfwd(f)(x.reshape(-1)) != 0
 
-  key = jax.random.key(seed)
-  dep = None
-  for n in range(num_draws):
-    kp, kx = jax.random.split(jax.random.fold_in(key, n))
+  def draw(k):
+    kp, kx = jax.random.split(k)
     x = jax.random.normal(kx, x_shape)
-    params = module.init(kp, x)
-    nz = np.asarray(jac(module, params, x)) != 0
-    dep = nz if dep is None else dep | nz
-  if structural_module is not None:
+    return nonzero(module, module.init(kp, x), x)
+
+  keys = jax.vmap(lambda n: jax.random.fold_in(key, n))(jnp.arange(num_draws))
+  dep = jnp.any(jax.vmap(draw)(keys), axis=0)
+  if structural:
     x = jnp.ones(x_shape)
     params = _positive_params(structural_module.init(jax.random.fold_in(key, 10_000), x))
-    dep = dep | (np.asarray(jac(structural_module, params, x)) != 0)
+    dep = dep | nonzero(structural_module, params, x)
   return dep
 
 

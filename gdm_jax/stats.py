@@ -12,7 +12,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special, stats as sps
+from scipy import special
 
 #: Family-wise false-failure rate of one ``gdm-jax verify`` run, by design.
 FAMILY_RATE = 1e-6
@@ -57,8 +57,10 @@ def samples_for_resolution(sd: float, delta: float, z: float) -> int:
 def binomial_ci(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
   """Clopper-Pearson interval for a binomial proportion."""
   a = 1.0 - level
-  lo = 0.0 if successes == 0 else float(sps.beta.ppf(a / 2, successes, trials - successes + 1))
-  hi = 1.0 if successes == trials else float(sps.beta.ppf(1 - a / 2, successes + 1,
-                                                           trials - successes))
+  # Beta quantiles: beta.ppf(q, a, b) is the inverse regularised incomplete beta betaincinv.
+  lo = 0.0 if successes == 0 else float(special.betaincinv(successes, trials - successes + 1,
+                                                           a / 2))
+  hi = 1.0 if successes == trials else float(special.betaincinv(successes + 1,
+                                                                trials - successes, 1 - a / 2))
   return lo, hi
 

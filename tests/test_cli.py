@@ -101,3 +101,35 @@ def test_bonferroni_split_uses_stochastic_count():
   cs = [Claim(f"t.{i}", "T", "theorem", "s", check, stochastic=True) for i in range(4)]
   run_claims(cs, Config(family_rate=1e-6))
   assert seen == [pytest.approx(2.5e-7)] * 4
+
+
+def test_units_keep_shared_setups_together_longest_first():
+  from gdm_jax.claims.core import _units
+  reg = claims.REGISTRY
+  units = _units(reg, None)
+  assert sorted(i for u in units for i in u) == list(range(len(reg)))  # a partition
+  for u in units:  # claims that share a setup run in one process
+    assert len({reg[i].shares or reg[i].id for i in u}) == 1
+  shared = {c.shares for c in reg if c.shares}
+  assert all(sum(1 for u in units if reg[u[0]].shares == s) == 1 for s in shared)
+  cost = {c.id: float(n) for n, c in enumerate(reg)}  # later claims are "slower"
+  totals = [sum(cost[reg[i].id] for i in u) for u in _units(reg, cost)]
+  assert totals == sorted(totals, reverse=True)
+
+
+def test_importing_the_claims_does_not_start_jax():
+  # The CLI forks its worker processes after importing the registry; that is only safe while
+  # jax's backends (and their threads) have not started, so no module may compute at import.
+  code = ("import gdm_jax.cli, gdm_jax.claims, gdm_jax.mutations, gdm_jax.report; "
+          "from jax._src import xla_bridge as xb; print(bool(xb._backends))")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+  assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
+def test_parallel_run_equals_sequential_run(tmp_path_factory):
+  only = ("--only", "q3.upper_bound,q3.tighter_than_elbo,q6.r2_le_kl,q6.r1_le_r2,"
+          "q6.r2_equality,q7.parallel_lines")
+  runs = [_verify(tmp_path_factory, *only, "--workers", w)[1] for w in ("1", "2")]
+  rows = [[(c["id"], c["measured"], c["reference"], c["tolerance"], c["verdict"])
+           for c in doc["claims"]] for doc in runs]
+  assert rows[0] == rows[1] and len(rows[0]) == 6

@@ -100,12 +100,15 @@ class Evidence(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
+  """``shares`` names a setup that several claims compute once and share (an ``lru_cache`` or a
+  jitted program): a parallel run keeps claims with the same ``shares`` in one process."""
   id: str
   question: str
   kind: Kind
   statement: str
   check: Callable[[jax.Array, Config], Evidence]
   stochastic: bool = False
+  shares: str | None = None
 
   def __post_init__(self):
     if self.kind not in ("theorem", "erratum"):
@@ -144,29 +147,74 @@ def run_claim(claim: Claim, config: Config) -> Result:
   return Result(claim, ev, verdict, time.perf_counter() - t0)
 
 
+def _units(claims: Sequence[Claim], cost: dict[str, float] | None) -> list[list[int]]:
+  """Indices of ``claims`` grouped by ``shares`` (a claim without one is its own unit), longest
+  first by ``cost`` (seconds per claim id from an earlier run; registry order without it)."""
+  groups: dict[str, list[int]] = {}
+  for i, c in enumerate(claims):
+    groups.setdefault(c.shares or c.id, []).append(i)
+  units = list(groups.values())
+  if cost:
+    units.sort(key=lambda u: -sum(cost.get(claims[i].id, 0.0) for i in u))
+  return units
+
+
+def _worker_run(ids: Sequence[str], config: Config) -> list[tuple]:
+  """Runs registry claims by id in a worker process; returns picklable rows."""
+  from gdm_jax.claims import REGISTRY
+  by_id = {c.id: c for c in REGISTRY}
+  return [(r.evidence, r.verdict, r.seconds) for r in (run_claim(by_id[i], config) for i in ids)]
+
+
+def _fork_is_safe() -> bool:
+  """Forking is safe on POSIX before jax has started its backends (and their threads)."""
+  import multiprocessing
+  from jax._src import xla_bridge
+  return ("fork" in multiprocessing.get_all_start_methods() and
+          not getattr(xla_bridge, "_backends", True))
+
+
 def run_claims(claims: Sequence[Claim], config: Config,
                on_result: Callable[[Result], None] | None = None,
-               workers: int = 1) -> list[Result]:
-  """Runs ``claims`` (in registry order in the output). ``workers > 1`` runs them in threads:
-  XLA compiles without the GIL, so compile-bound runs overlap; every claim has its own key, so
-  the results do not depend on the schedule."""
+               workers: int = 1, cost: dict[str, float] | None = None) -> list[Result]:
+  """Runs ``claims`` and returns their results in the order given.
+
+  ``workers > 1`` runs them in that many forked processes (tracing and lowering hold the GIL, so
+  threads would not overlap them), when the claims all come from the registry and jax has not
+  started its backends yet (the CLI calls this first thing); otherwise it runs them in this
+  process. Every claim has its own key, so the results do not depend on the schedule. ``cost``
+  (seconds per claim id, from an earlier run) orders the work longest first.
+  """
   n_stoch = max(1, sum(c.stochastic for c in claims))
   config = dataclasses.replace(config, n_stochastic=n_stoch)
-  if workers <= 1:
-    out = []
-    for c in claims:
-      out.append(run_claim(c, config))
+  out: list[Result | None] = [None] * len(claims)
+  from gdm_jax.claims import REGISTRY
+  registered = {c.id: c for c in REGISTRY}
+  parallel = (workers > 1 and len(claims) > 1 and _fork_is_safe() and
+              all(registered.get(c.id) is c for c in claims))
+  if not parallel:
+    for i, c in enumerate(claims):
+      out[i] = run_claim(c, config)
       if on_result is not None:
-        on_result(out[-1])
+        on_result(out[i])
     return out
-  from concurrent.futures import ThreadPoolExecutor
-  with ThreadPoolExecutor(max_workers=workers) as pool:
-    futures = [pool.submit(run_claim, c, config) for c in claims]
-    out = []
-    for f in futures:
-      out.append(f.result())
-      if on_result is not None:
-        on_result(out[-1])
+  import multiprocessing
+  from concurrent.futures import ProcessPoolExecutor, as_completed
+  units = _units(claims, cost)
+  with ProcessPoolExecutor(max_workers=min(workers, len(units)),
+                           mp_context=multiprocessing.get_context("fork")) as pool:
+    futures = {pool.submit(_worker_run, [claims[i].id for i in u], config): u for u in units}
+    for f in as_completed(futures):
+      try:
+        rows = f.result()
+      except Exception as e:  # a worker that died is reported, never silently passed
+        rows = [(Evidence(float("nan"), float("nan"), float("nan"), "==", "error",
+                          f"worker process failed: {type(e).__name__}: {e}"), "error", 0.0)
+                for _ in futures[f]]
+      for i, (ev, verdict, seconds) in zip(futures[f], rows):
+        out[i] = Result(claims[i], ev, verdict, seconds)
+        if on_result is not None:
+          on_result(out[i])
   return out
 
 

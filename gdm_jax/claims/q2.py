@@ -21,18 +21,17 @@ THETAS = np.linspace(0.2, 3.0, 141)
 
 @functools.lru_cache(maxsize=4)
 def _q21_setup(seed: int, x64: bool):
-  dtype = jnp.float64 if x64 else jnp.float32
-  key = claim_key(seed, "q2.setup21")
+  return _q21_curves(claim_key(seed, "q2.setup21"), jnp.float64 if x64 else jnp.float32)
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _q21_curves(key, dtype):
   k1, k2 = jax.random.split(key)
   base = models.random_linear_gaussian(k1, LATENT, DATA, NOISE, dtype)
   x = base.sample(k2, 1)[0][0]
   q_mean = jnp.array([0.4, -0.7], dtype)
   q_std = jnp.array([0.6, 0.9], dtype)
-  return _q21_curves(base, x, q_mean, q_std, jnp.asarray(THETAS, dtype))
-
-
-@jax.jit
-def _q21_curves(base, x, q_mean, q_std, thetas):
+  thetas = jnp.asarray(THETAS, dtype)
   # Left side by Gauss-Hermite quadrature (exact for the quadratic log-likelihood in z): an oracle
   # independent of the closed forms on the right side.
   t, w = np.polynomial.hermite_e.hermegauss(12)
@@ -182,25 +181,25 @@ def check_written_kl_prior(key, cfg: Config) -> Evidence:
 CLAIMS = [
     Claim("q2.decomposition", "Q2.1", "theorem",
           "E_q[log p(x|z)] = log p(x) - KL(q||p(z|x)) + KL(q||p(z)) for every theta",
-          check_decomposition),
+          check_decomposition, shares="q2.setup21"),
     Claim("q2.b_theta", "Q2.1", "theorem",
           "argmax_theta E_q[log p(x|z)] = argmax [log p(x) + B], B = -KL(q||p(z|x)) <= 0",
-          check_b_theta),
+          check_b_theta, shares="q2.setup21"),
     Claim("q2.written_b_theta", "Q2.1", "erratum",
           "Answer 2.1: E_q[log p(x|z)] = log p(x) + B(theta) with B = KL(q(z|x)||p(z))",
-          check_written_b_theta),
+          check_written_b_theta, shares="q2.setup21"),
     Claim("q2.instance_optimum", "Q2.2", "theorem",
           "per-instance optimum q_i*: mean = posterior mean, var = 1/diag(posterior precision)",
-          check_instance_optimum),
+          check_instance_optimum, shares="q2.setup22"),
     Claim("q2.amortised_kl_ge_instance", "Q2.2", "theorem",
           "KL(q_phi*(z|x_i) || p(z|x_i)) >= KL(q_i* || p(z|x_i)) for every i",
-          check_amortised_kl),
+          check_amortised_kl, shares="q2.setup22"),
     Claim("q2.amortisation_gap_vanishes", "Q2.3a", "theorem",
-          "amortisation gap is 0 for an encoder that can represent q_i*", check_gap_vanishes),
+          "amortisation gap is 0 for an encoder that can represent q_i*", check_gap_vanishes, shares="q2.setup22"),
     Claim("q2.amortisation_gap_positive", "Q2.3a", "theorem",
           "amortisation gap is > 0 for a capacity-limited (rank-1 mean) encoder",
-          check_gap_positive),
+          check_gap_positive, shares="q2.setup22"),
     Claim("q2.written_kl_to_prior", "Q2.2", "erratum",
           "Answer 2.2/2.3a: KL(q_i*||p(z)) <= KL(q_phi*||p(z)) for every i",
-          check_written_kl_prior),
+          check_written_kl_prior, shares="q2.setup22"),
 ]

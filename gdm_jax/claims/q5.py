@@ -16,37 +16,48 @@ from gdm_jax.optimize import golden_section_max
 GRID = np.linspace(-4.0, 4.0, 401)
 
 
-def check_d_star_maximises(key, cfg: Config) -> Evidence:
-  f1 = jnp.asarray(np.geomspace(1e-4, 10.0, 25), cfg.dtype)
-  f0 = jnp.asarray(np.geomspace(3.0, 1e-3, 25), cfg.dtype)
-  ff1, ff0 = (a.reshape(-1) for a in jnp.meshgrid(f1, f0))
-  eps = float(jnp.finfo(cfg.dtype).eps)
+@jax.jit
+def _d_star_cases(f1, f0):
+  """Golden-section maximiser of f1 log D + f0 log(1-D) per pair, D* and J'' (autodiff) there."""
+  eps = jnp.finfo(f1.dtype).eps
   obj = lambda d, a, b: gan.pointwise_objective(d, a, b)
-  d_num, _ = jax.jit(lambda a, b: golden_section_max(
-      lambda d: obj(d, a, b), jnp.full_like(a, eps), jnp.full_like(a, 1 - eps)))(ff1, ff0)
-  d_star = gan.optimal_discriminator(jnp.log(ff1), jnp.log(ff0))
+  d_num, _ = golden_section_max(lambda d: obj(d, f1, f0), jnp.full_like(f1, eps),
+                                jnp.full_like(f1, 1 - eps))
+  d_star = gan.optimal_discriminator(jnp.log(f1), jnp.log(f0))
+  curv = -jax.vmap(jax.grad(jax.grad(obj)))(d_num, f1, f0)
+  size = jnp.abs(f1 * jnp.log(d_num)) + jnp.abs(f0 * jnp.log1p(-d_num))
+  return d_num, d_star, curv, size
+
+
+def check_d_star_maximises(key, cfg: Config) -> Evidence:
+  dtype = np.dtype(cfg.dtype)
+  f1, f0 = np.meshgrid(np.geomspace(1e-4, 10.0, 25), np.geomspace(3.0, 1e-3, 25))
+  d_num, d_star, curv, size = (np.asarray(a, np.float64) for a in _d_star_cases(
+      f1.reshape(-1).astype(dtype), f0.reshape(-1).astype(dtype)))
+  eps = float(np.finfo(dtype).eps)
   # Resolution of a maximiser found from values: |J(d) - J(d*)| <= 4 ulps of the summed terms
   # <=> |d - d*| <= sqrt(8 eps S / J''), with J'' by autodiff at the numerical maximiser.
-  curv = -jax.vmap(jax.grad(jax.grad(obj)))(d_num, ff1, ff0)
-  size = jnp.abs(ff1 * jnp.log(d_num)) + jnp.abs(ff0 * jnp.log1p(-d_num))
-  resolution = np.asarray(jnp.sqrt(8 * eps * size / curv) + eps, np.float64)
-  ratio = np.abs(np.asarray(d_num - d_star, np.float64)) / resolution
+  resolution = np.sqrt(8 * eps * size / curv) + eps
+  ratio = np.abs(d_num - d_star) / resolution
   return Evidence(float(ratio.max()), 0.0, 1.0, "==",
                   "per pair: sqrt(8 eps |J| / J'') (J'' by autodiff), the resolution of a "
                   "maximiser located from values",
                   "max over 625 (f1, f0) pairs (1e-4..10) of |argmax_D f1 log D + f0 log(1-D) "
                   f"(golden section) - f1/(f0+f1)| / resolution; max abs. error "
-                  f"{np.max(np.abs(np.asarray(d_num - d_star))):.1e}")
+                  f"{np.max(np.abs(d_num - d_star)):.1e}")
+
+
+@jax.jit
+def _density_identity(x):
+  lf1, lf0 = ds.log_f1(x), ds.log_f0(x)
+  d = gan.optimal_discriminator(lf1, lf0)
+  return lf1, d, gan.density_from_discriminator(lf0, d)
 
 
 def check_density_identity(key, cfg: Config) -> Evidence:
-  x = jnp.asarray(GRID, cfg.dtype)
-  lf1, lf0 = ds.log_f1(x), ds.log_f0(x)
-  d = gan.optimal_discriminator(lf1, lf0)
-  est = gan.density_from_discriminator(lf0, d)
-  err = np.abs(np.asarray(est, np.float64) - np.asarray(lf1, np.float64)) / np.maximum(
-      1.0, np.abs(np.asarray(lf1, np.float64)))
-  cond = float(np.max(1.0 / (1.0 - np.asarray(d, np.float64))))  # condition of logit near 1
+  lf1, d, est = (np.asarray(a, np.float64) for a in _density_identity(GRID.astype(cfg.dtype)))
+  err = np.abs(est - lf1) / np.maximum(1.0, np.abs(lf1))
+  cond = float(np.max(1.0 / (1.0 - d)))  # condition of logit near 1
   return Evidence(float(err.max()), 0.0, cfg.rtol * cond, "==",
                   cfg.dtype_origin() + f" x max 1/(1-D*) = {cond:.3g} (condition of logit)",
                   "max rel. |log f0 + logit D* - log f1| on 401 points in [-4, 4]; P1 a Gaussian "
@@ -63,13 +74,16 @@ def _objective_terms(key, n):
   return gan.gan_objective_terms(l1, l0)
 
 
+@jax.jit
+def _jsd_quadrature(grid):
+  return dv.jsd_quadrature(ds.log_f1(grid), ds.log_f0(grid), grid)
+
+
 def check_objective_jsd(key, cfg: Config) -> Evidence:
   n = 50_000 if cfg.quick else 400_000
   t1, t0 = (np.asarray(a, np.float64) for a in _objective_terms(key, n))
   m1, m0 = stats.mean_and_se(t1), stats.mean_and_se(t0)
-  grid = np.linspace(-12.0, 12.0, 4001)
-  jsd = float(dv.jsd_quadrature(ds.log_f1(jnp.asarray(grid)), ds.log_f0(jnp.asarray(grid)),
-                                jnp.asarray(grid)))
+  jsd = float(_jsd_quadrature(np.linspace(-12.0, 12.0, 4001).astype(cfg.dtype)))
   ref = -math.log(4.0) + 2.0 * jsd
   z = cfg.z()
   return Evidence(m1.mean + m0.mean, ref, z * math.hypot(m1.se, m0.se), "==", cfg.z_origin(z),
@@ -77,19 +91,23 @@ def check_objective_jsd(key, cfg: Config) -> Evidence:
                   f"(quadrature, JSD = {jsd:.5f})")
 
 
-def _l1_error(params_batch, dtype):
+def _l1_error(params_batch, dtype, hidden=32):
   x = jnp.asarray(GRID, dtype)
   lf1, lf0 = ds.log_f1(x), ds.log_f0(x)
   w = dv.trapezoid_weights(x) * jnp.exp(lf1)
 
   def err(p):
-    est = gan.density_from_logit(lf0, gan.discriminator_logit(p, x[:, None]))
+    est = gan.density_from_logit(lf0, gan.discriminator_logit(p, x[:, None], hidden))
     return jnp.sum(w * jnp.abs(est - lf1))
 
   return jax.vmap(err)(params_batch)
 
 
-N_SMALL, N_LARGE, SEEDS = 64, 8192, 8
+# 32 paired seeds of small networks: at every seed swept (0-4) the paired t-statistic is >= 9
+# (the one-sided threshold is ~5.2), measured against 8 seeds of 32-unit networks trained for
+# 1500 steps of batch 256 (t 6.7 to 14 at 3.5x the cost).
+N_SMALL, N_LARGE, SEEDS = 64, 8192, 32
+STEPS, BATCH, HIDDEN = 600, 64, 16
 
 
 @functools.partial(jax.jit, static_argnums=(1,), compiler_options=FULL_OPT)
@@ -99,7 +117,8 @@ def _trained_errors(key, seeds):
     kd, kt = jax.random.split(k)
     k1, k0 = jax.random.split(kd)
     x1, x0 = ds.sample_p1(k1, N_LARGE), ds.sample_p0(k0, N_LARGE)
-    params, _ = gan.train_discriminator(kt, x1, x0, n_used, steps=1500, batch=256)
+    params, _ = gan.train_discriminator(kt, x1, x0, n_used, steps=STEPS, batch=BATCH,
+                                        hidden=HIDDEN)
     return params
 
   keys = jax.random.split(key, seeds)
@@ -107,7 +126,7 @@ def _trained_errors(key, seeds):
   params = jax.vmap(lambda k: jax.vmap(lambda n: one(k, n))(ns))(keys)  # [seeds, 2, ...]
   dtype = jax.tree_util.tree_leaves(params)[0].dtype
   flat = jax.tree_util.tree_map(lambda p: p.reshape((2 * seeds,) + p.shape[2:]), params)
-  return _l1_error(flat, dtype).reshape(seeds, 2)
+  return _l1_error(flat, dtype, HIDDEN).reshape(seeds, 2)
 
 
 @functools.lru_cache(maxsize=4)
