@@ -74,6 +74,9 @@ def mean_field_optimum(model: LinearGaussian, x: Array) -> tuple[Array, Array]:
 
 def _lbfgs_minimise(fun, init, num_steps: int):
   """Runs optax.lbfgs (zoom line search) for ``num_steps`` inside ``lax.fori_loop``."""
+  # The line search evaluates ``fun`` in several places; as a jitted function it is traced once
+  # and reused (the program is the same, the trace is cheaper).
+  fun = jax.jit(fun)
   opt = optax.lbfgs()
   value_and_grad = optax.value_and_grad_from_state(fun)
 

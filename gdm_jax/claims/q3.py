@@ -38,7 +38,7 @@ def problem(seed: int, x64: bool):
   return (*arrays, float(log_px), math.expm1(float(log_m2)))
 
 
-@functools.partial(jax.jit, static_argnums=(5, 6))
+@functools.partial(jax.jit, static_argnums=(5, 6), compiler_options=FULL_OPT)
 def _prefix_replicates(key, model, x, q_mean, q_std, n_rep, k):
   """``[n_rep, k]``: L_hat_j from the first j of k samples, for every j (vmapped replicates)."""
   keys = jax.random.split(key, n_rep)
@@ -94,7 +94,7 @@ def check_monotone(key, cfg: Config) -> Evidence:
                   f"worst of K = 1..{K_MAX - 1}: L_(K+1) - L_K at K = {j + 1} (paired prefixes)")
 
 
-@functools.partial(jax.jit, static_argnums=(5, 6))
+@functools.partial(jax.jit, static_argnums=(5, 6), compiler_options=FULL_OPT)
 def _iwae_replicates(key, model, x, q_mean, q_std, n_rep, k):
   keys = jax.random.split(key, n_rep)
   return jax.vmap(lambda kk: bounds.iwae_bound(
@@ -169,7 +169,7 @@ def check_bias_law(key, cfg: Config) -> Evidence:
                   f"Var(w)/(2E[w]^2) = {c2 / 2:.5f}")
 
 
-@functools.partial(jax.jit, static_argnums=(4, 5, 6))
+@functools.partial(jax.jit, static_argnums=(4, 5, 6), compiler_options=FULL_OPT)
 def _one_shot_vs_chunked(key, model, x, q_prop, n_rep, k, chunk):
   qm, qs = q_prop
   k1, k2 = jax.random.split(key)

@@ -64,7 +64,7 @@ def check_density_identity(key, cfg: Config) -> Evidence:
                   "mixture, P0 = N(0, 1.5^2)")
 
 
-@functools.partial(jax.jit, static_argnums=1)
+@functools.partial(jax.jit, static_argnums=1, compiler_options=FULL_OPT)
 def _objective_terms(key, n):
   k1, k0 = jax.random.split(key)
   x1 = ds.sample_p1(k1, n)[:, 0]
@@ -121,12 +121,12 @@ def _trained_errors(key, seeds):
                                         hidden=HIDDEN)
     return params
 
-  keys = jax.random.split(key, seeds)
-  ns = jnp.array([N_SMALL, N_LARGE])
-  params = jax.vmap(lambda k: jax.vmap(lambda n: one(k, n))(ns))(keys)  # [seeds, 2, ...]
+  # One vmap over the 2 x seeds (key, n) pairs: each seed's key serves both sample sizes.
+  keys = jnp.repeat(jax.random.split(key, seeds), 2)
+  ns = jnp.tile(jnp.array([N_SMALL, N_LARGE]), seeds)
+  params = jax.vmap(one)(keys, ns)  # [2 seeds, ...], (seed, n) in row-major order
   dtype = jax.tree_util.tree_leaves(params)[0].dtype
-  flat = jax.tree_util.tree_map(lambda p: p.reshape((2 * seeds,) + p.shape[2:]), params)
-  return _l1_error(flat, dtype, HIDDEN).reshape(seeds, 2)
+  return _l1_error(params, dtype, HIDDEN).reshape(seeds, 2)
 
 
 @functools.lru_cache(maxsize=4)
