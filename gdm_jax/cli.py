@@ -14,6 +14,19 @@ def cache_dir() -> Path:
   return Path(base) / "gdm-jax" / "jax-compilation-cache"
 
 
+FAST_COMPILE = (("xla_backend_optimization_level", "0"), ("xla_cpu_use_fusion_emitters", "false"))
+
+
+def fast_compile_flags(flags: str) -> str:
+  """``flags`` (an ``XLA_FLAGS`` value) with the compile-time settings of :data:`FAST_COMPILE`
+  added where ``flags`` does not set them already. Must be in the environment before jax starts
+  its backends."""
+  for name, value in FAST_COMPILE:
+    if name not in flags:
+      flags += f" --{name}={value}"
+  return flags.strip()
+
+
 def setup_jax(x64: bool, use_cache: bool) -> None:
   """Configures jax before any computation: precision and the persistent compilation cache.
 
@@ -22,12 +35,13 @@ def setup_jax(x64: bool, use_cache: bool) -> None:
 
   verify's programs are small and many, so compile time dominates: XLA's CPU backend runs LLVM at
   optimisation level 0 here, and the few compute-heavy claim programs ask for full optimisation
-  per jit (``claims.core.FULL_OPT``); all verdicts are unchanged. ``GDM_JAX_XLA_OPT=1``, or an
-  ``XLA_FLAGS`` that sets the level, keeps XLA's default.
+  per jit (``claims.core.FULL_OPT``); XLA's older loop emitters replace the fusion emitters
+  (``--xla_cpu_use_fusion_emitters=false``: the L-BFGS programs compile ~35% faster, cold verify
+  78 s -> 57 s of CPU, at the same run time). All verdicts are unchanged. ``GDM_JAX_XLA_OPT=1``
+  keeps XLA's defaults; a flag already in ``XLA_FLAGS`` is left as it is.
   """
-  flags = os.environ.get("XLA_FLAGS", "")
-  if "xla_backend_optimization_level" not in flags and os.environ.get("GDM_JAX_XLA_OPT") != "1":
-    os.environ["XLA_FLAGS"] = (flags + " --xla_backend_optimization_level=0").strip()
+  if os.environ.get("GDM_JAX_XLA_OPT") != "1":
+    os.environ["XLA_FLAGS"] = fast_compile_flags(os.environ.get("XLA_FLAGS", ""))
   import jax
   jax.config.update("jax_enable_x64", bool(x64))
   # The partitionable threefry (jax's default since 0.5) compiles ~10x slower on CPU here (5.1 s

@@ -1,5 +1,12 @@
-"""Test configuration: float64 available (tests choose dtypes explicitly), key-reuse checks on."""
-import jax
+"""Test configuration: float64 available (tests choose dtypes explicitly), key-reuse checks on,
+and the CLI's compile-time XLA settings (the suite is compile-bound)."""
+import os
+
+from gdm_jax.cli import fast_compile_flags
+
+os.environ["XLA_FLAGS"] = fast_compile_flags(os.environ.get("XLA_FLAGS", ""))
+
+import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_debug_key_reuse", True)
