@@ -84,13 +84,14 @@ def train_discriminator(key: Array, x1: Array, x0: Array, n_used: Array | int | 
   net = MLP((hidden, hidden, 1))
   params = net.init(ki, x1[:1])
   opt = optax.adam(learning_rate)
+  apply = jax.jit(net.apply)  # traced once, reused for both batches (a cheaper trace)
 
   def step(carry, k):
     params, state = carry
     ka, kb_ = jax.random.split(k)
     i1 = jax.random.randint(ka, (batch,), 0, n)
     i0 = jax.random.randint(kb_, (batch,), 0, n)
-    loss, g = jax.value_and_grad(bce_loss)(params, net.apply, x1[i1], x0[i0])
+    loss, g = jax.value_and_grad(bce_loss)(params, apply, x1[i1], x0[i0])
     upd, state = opt.update(g, state, params)
     return (optax.apply_updates(params, upd), state), loss
 
