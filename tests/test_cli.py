@@ -133,3 +133,11 @@ def test_parallel_run_equals_sequential_run(tmp_path_factory):
   rows = [[(c["id"], c["measured"], c["reference"], c["tolerance"], c["verdict"])
            for c in doc["claims"]] for doc in runs]
   assert rows[0] == rows[1] and len(rows[0]) == 6
+
+
+def test_worker_processes_only_on_cpu(monkeypatch):
+  from gdm_jax.claims.core import _cpu_only
+  monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+  assert _cpu_only()
+  monkeypatch.setenv("JAX_PLATFORMS", "cuda,cpu")
+  assert not _cpu_only()  # each worker would claim the GPU: run in one process instead

@@ -166,12 +166,35 @@ def _worker_run(ids: Sequence[str], config: Config) -> list[tuple]:
   return [(r.evidence, r.verdict, r.seconds) for r in (run_claim(by_id[i], config) for i in ids)]
 
 
+def _cpu_only() -> bool:
+  """True when jax can only run on the CPU here: ``JAX_PLATFORMS`` says cpu, or no accelerator
+  plugin (``jax_plugins``, as jax discovers them) and no ``libtpu`` is installed. Worker processes
+  must not each claim an accelerator (a GPU client preallocates most of its memory)."""
+  import importlib.metadata
+  import importlib.util
+  import os
+  import pkgutil
+  platforms = os.environ.get("JAX_PLATFORMS") or jax.config.jax_platforms
+  if platforms:
+    return all(p.strip() == "cpu" for p in platforms.split(","))
+  if importlib.util.find_spec("libtpu") is not None:
+    return False
+  if list(importlib.metadata.entry_points(group="jax_plugins")):
+    return False
+  try:
+    import jax_plugins
+  except ImportError:
+    return True
+  return not any(pkgutil.iter_modules(jax_plugins.__path__))
+
+
 def _fork_is_safe() -> bool:
-  """Forking is safe on POSIX before jax has started its backends (and their threads)."""
+  """Forking is safe on POSIX before jax has started its backends (and their threads), and worth
+  it on the CPU only."""
   import multiprocessing
   from jax._src import xla_bridge
   return ("fork" in multiprocessing.get_all_start_methods() and
-          not getattr(xla_bridge, "_backends", True))
+          not getattr(xla_bridge, "_backends", True) and _cpu_only())
 
 
 def run_claims(claims: Sequence[Claim], config: Config,
@@ -180,9 +203,9 @@ def run_claims(claims: Sequence[Claim], config: Config,
   """Runs ``claims`` and returns their results in the order given.
 
   ``workers > 1`` runs them in that many forked processes (tracing and lowering hold the GIL, so
-  threads would not overlap them), when the claims all come from the registry and jax has not
-  started its backends yet (the CLI calls this first thing); otherwise it runs them in this
-  process. Every claim has its own key, so the results do not depend on the schedule. ``cost``
+  threads would not overlap them), when the claims all come from the registry, jax runs on the
+  CPU only and has not started its backends yet (the CLI calls this first thing); otherwise (an
+  accelerator: one process owns it) it runs them in this process. Every claim has its own key, so the results do not depend on the schedule. ``cost``
   (seconds per claim id, from an earlier run) orders the work longest first.
   """
   n_stoch = max(1, sum(c.stochastic for c in claims))
