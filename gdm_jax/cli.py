@@ -27,6 +27,11 @@ def fast_compile_flags(flags: str) -> str:
   return flags.strip()
 
 
+def cache_enabled(no_cache_flag: bool) -> bool:
+  """The persistent caches are on unless ``--no-cache`` or ``GDM_JAX_NO_CACHE=1``."""
+  return not no_cache_flag and os.environ.get("GDM_JAX_NO_CACHE", "") not in ("1", "true", "yes")
+
+
 def setup_jax(x64: bool, use_cache: bool) -> None:
   """Configures jax before any computation: precision and the persistent compilation cache.
 
@@ -48,7 +53,7 @@ def setup_jax(x64: bool, use_cache: bool) -> None:
   # vs 0.38 s for one normal draw of 1728 numbers, measured on a 2-core CPU); verify's programs
   # are single-device, so the classic stream is used. Both are threefry and deterministic.
   jax.config.update("jax_threefry_partitionable", False)
-  if use_cache and os.environ.get("GDM_JAX_NO_CACHE", "") not in ("1", "true", "yes"):
+  if cache_enabled(not use_cache):
     d = cache_dir()
     d.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(d))
@@ -58,31 +63,23 @@ def setup_jax(x64: bool, use_cache: bool) -> None:
 
 def _costs_path(args) -> Path | None:
   """Seconds per claim from the last run, next to the compilation cache (a scheduling hint)."""
-  if args.no_cache or os.environ.get("GDM_JAX_NO_CACHE", "") in ("1", "true", "yes"):
+  if not cache_enabled(args.no_cache):
     return None
   return cache_dir().parent / f"claim-seconds-{'x64' if args.x64 else 'x32'}.json"
 
 
-def _load_costs(args) -> dict | None:
+def _run(args, selected, cfg, on_result=None):
+  """run_claims with the last run's timings as its order, then records this run's timings."""
+  from gdm_jax.claims.core import run_claims
   path = _costs_path(args)
   try:
-    return json.loads(path.read_text()) if path else None
+    costs = json.loads(path.read_text()) if path else {}
   except (OSError, ValueError):
-    return None
-
-
-def _save_costs(args, results) -> None:
-  path = _costs_path(args)
-  if path:
-    old = _load_costs(args) or {}
-    path.write_text(json.dumps({**old, **{r.claim.id: round(r.seconds, 3) for r in results}}))
-
-
-def _run(args, selected, cfg, on_result=None):
-  from gdm_jax.claims.core import run_claims
+    costs = {}
   results = run_claims(selected, cfg, on_result, workers=args.workers or os.cpu_count() or 1,
-                       cost=_load_costs(args))
-  _save_costs(args, results)
+                       cost=costs)
+  if path:
+    path.write_text(json.dumps({**costs, **{r.claim.id: round(r.seconds, 3) for r in results}}))
   return results
 
 

@@ -26,6 +26,12 @@ Kind = Literal["theorem", "erratum"]
 #: jax's scipy tests. The error is measured relative to max(1, |reference|).
 DTYPE_RTOL = {"float32": 2e-5, "float64": 1e-10}
 
+def max_rel_error(measured, reference) -> float:
+  """max |measured - reference| / max(1, |reference|): the error :data:`DTYPE_RTOL` bounds."""
+  a, b = np.asarray(measured, np.float64), np.asarray(reference, np.float64)
+  return float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b))))
+
+
 #: ``jax.jit(..., compiler_options=FULL_OPT)`` for the few compute-heavy programs: the CLI lowers
 #: XLA's CPU optimisation level for the many compile-bound ones (gdm_jax.cli.setup_jax).
 FULL_OPT = {"xla_backend_optimization_level": 3}
@@ -205,8 +211,9 @@ def run_claims(claims: Sequence[Claim], config: Config,
   ``workers > 1`` runs them in that many forked processes (tracing and lowering hold the GIL, so
   threads would not overlap them), when the claims all come from the registry, jax runs on the
   CPU only and has not started its backends yet (the CLI calls this first thing); otherwise (an
-  accelerator: one process owns it) it runs them in this process. Every claim has its own key, so the results do not depend on the schedule. ``cost``
-  (seconds per claim id, from an earlier run) orders the work longest first.
+  accelerator: one process owns it) it runs them in this process. Every claim has its own key,
+  so the results do not depend on the schedule. ``cost`` (seconds per claim id, from an earlier
+  run) orders the work longest first.
   """
   n_stoch = max(1, sum(c.stochastic for c in claims))
   config = dataclasses.replace(config, n_stochastic=n_stoch)

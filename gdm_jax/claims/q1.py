@@ -12,7 +12,7 @@ import numpy as np
 
 from gdm_jax import change_of_variables as cov
 from gdm_jax import stats
-from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence
+from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, max_rel_error
 
 KS = (1, 2, 5, 16, 64)
 _LOG_2PI = math.log(2 * math.pi)
@@ -52,17 +52,11 @@ def _affine_cases(key, dtype, full):
   return out
 
 
-def _rel_err(a, b):
-  a = np.asarray(a, np.float64)
-  b = np.asarray(b, np.float64)
-  return float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b))))
-
-
 def gaussian_logpdf64(x, mu, sigma) -> np.ndarray:
   r"""The oracle: closed-form :math:`\log \mathcal{N}(x; \mu, \Sigma)` in float64 numpy, from
-  the covariance (no jax, no Jacobian). ``x [N, K]``. ``tests/test_change_of_variables.py`` checks it
-  against ``scipy.stats.multivariate_normal``, which verify does not import (it takes over a
-  second to import, a tenth of the warm run)."""
+  the covariance (no jax, no Jacobian). ``x [N, K]``. ``tests/test_change_of_variables.py``
+  checks it against ``scipy.stats.multivariate_normal``, which verify does not import (it takes
+  over a second to import, a tenth of the warm run)."""
   x, mu, sigma = (np.asarray(a, np.float64) for a in (x, mu, sigma))
   chol = np.linalg.cholesky(sigma)
   r = np.linalg.solve(chol, (x - mu).T)
@@ -77,7 +71,7 @@ def _check_affine(key, cfg: Config, full: bool) -> Evidence:
     s64 = np.asarray(scale, np.float64)
     sigma = s64 @ s64.T if full else np.diag(s64 ** 2)
     ref = gaussian_logpdf64(x, mu, sigma)
-    errs[k] = _rel_err(lq, np.atleast_1d(ref))
+    errs[k] = max_rel_error(lq, np.atleast_1d(ref))
   what = "N(mu, S S^T)" if full else "N(mu, diag(sigma^2))"
   return Evidence(max(errs.values()), 0.0, cfg.rtol, "==", cfg.dtype_origin(),
                   f"max rel. error vs the float64 closed-form {what} log-density over K in {KS}",

@@ -10,7 +10,8 @@ import numpy as np
 
 from gdm_jax import amortized as am
 from gdm_jax import models
-from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, claim_key
+from gdm_jax.claims.core import (FULL_OPT, Claim, Config, Evidence, claim_key,
+                                  max_rel_error)
 
 LATENT, DATA, NOISE, N_POINTS = 2, 5, 0.5, 64
 THETAS = np.linspace(0.2, 3.0, 141)
@@ -56,7 +57,7 @@ def check_decomposition(key, cfg: Config) -> Evidence:
   lhs, log_px, kl_post, kl_prior = (np.asarray(a, np.float64) for a in _q21_setup(cfg.seed,
                                                                                  cfg.x64))
   rhs = log_px - kl_post + kl_prior
-  err = float(np.max(np.abs(lhs - rhs) / np.maximum(1.0, np.abs(rhs))))
+  err = max_rel_error(lhs, rhs)
   return Evidence(err, 0.0, cfg.rtol, "==", cfg.dtype_origin(),
                   f"max over {len(THETAS)} theta of |E_q log p(x|z) (Gauss-Hermite) - [log p(x) - "
                   "KL(q||p(z|x)) + KL(q||p(z))] (closed forms)|")
@@ -195,7 +196,8 @@ CLAIMS = [
           "KL(q_phi*(z|x_i) || p(z|x_i)) >= KL(q_i* || p(z|x_i)) for every i",
           check_amortised_kl, shares="q2.setup22"),
     Claim("q2.amortisation_gap_vanishes", "Q2.3a", "theorem",
-          "amortisation gap is 0 for an encoder that can represent q_i*", check_gap_vanishes, shares="q2.setup22"),
+          "amortisation gap is 0 for an encoder that can represent q_i*", check_gap_vanishes,
+          shares="q2.setup22"),
     Claim("q2.amortisation_gap_positive", "Q2.3a", "theorem",
           "amortisation gap is > 0 for a capacity-limited (rank-1 mean) encoder",
           check_gap_positive, shares="q2.setup22"),

@@ -195,8 +195,8 @@ def check_chunked(key, cfg: Config) -> Evidence:
   se = math.hypot(ma.se, mb.se)
   z = cfg.z()
   return Evidence(float(mb.mean), float(ma.mean), z * se, "==", cfg.z_origin(z),
-                  "chunked (5 chunks of 96, remainder 20) vs one-shot L_K, K=500, 2000 replicates each, "
-                  "independent keys")
+                  "chunked (5 chunks of 96, remainder 20) vs one-shot L_K, K=500, 2000 replicates "
+                  "each, independent keys")
 
 
 @jax.jit

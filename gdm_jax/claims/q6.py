@@ -12,7 +12,8 @@ from scipy.special import logsumexp as np_logsumexp
 from gdm_jax import kl_bounds as kb
 from gdm_jax.claims import densities as ds
 from gdm_jax.divergences import trapezoid_weights
-from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, claim_key
+from gdm_jax.claims.core import (FULL_OPT, Claim, Config, Evidence, claim_key,
+                                  max_rel_error)
 from gdm_jax.models import MLP
 from gdm_jax.optimize import golden_section_max
 
@@ -26,11 +27,6 @@ def _grid(cfg):
 
 def _logs(x):
   return ds.log_p6(x), ds.log_q6(x)
-
-
-def _rel(a, b):
-  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-  return float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b))))
 
 
 @jax.jit
@@ -54,10 +50,11 @@ def check_conjugates(key, cfg: Config) -> Evidence:
   u = np.linspace(0.05, 5.0, 12).astype(cfg.dtype)
   fstar, fss = _conjugates(t, u)
   t64, u64 = t.astype(np.float64), u.astype(np.float64)
-  e1 = _rel(fstar, np.exp(t64 - 1.0))
-  e2 = _rel(fss, u64 * np.log(u64))
+  e1 = max_rel_error(fstar, np.exp(t64 - 1.0))
+  e2 = max_rel_error(fss, u64 * np.log(u64))
   return Evidence(max(e1, e2), 0.0, cfg.rtol, "==", cfg.dtype_origin(),
-                  f"f*(t) vs e^(t-1): {e1:.1e}; f**(u) (nested numerical sups) vs u log u: {e2:.1e}")
+                  f"f*(t) vs e^(t-1): {e1:.1e}; f**(u) (nested numerical sups) vs u log u: "
+                  f"{e2:.1e}")
 
 
 @jax.jit
@@ -250,7 +247,8 @@ CLAIMS = [
           check_r2_equality),
     Claim("q6.r2_le_kl", "Q6.2b", "theorem", "R2[T] <= KL(p||q) for every T (random critics)",
           check_r2_le_kl, shares="q6.critics"),
-    Claim("q6.r1_le_r2", "Q6.3", "theorem", "R1[T] <= R2[T] for every T", check_r1_le_r2, shares="q6.critics"),
+    Claim("q6.r1_le_r2", "Q6.3", "theorem", "R1[T] <= R2[T] for every T", check_r1_le_r2,
+          shares="q6.critics"),
     Claim("q6.written_r2_iff", "Q6.2b", "erratum",
           "Answer 6.2b: KL >= R2[T] iff T = log(p/q) + c (so R2 > KL for other T)",
           check_written_r2_iff),
