@@ -32,11 +32,13 @@ def cache_enabled(no_cache_flag: bool) -> bool:
   return not no_cache_flag and os.environ.get("GDM_JAX_NO_CACHE", "") not in ("1", "true", "yes")
 
 
-def setup_jax(x64: bool, use_cache: bool) -> None:
+def setup_jax(x64: bool, use_cache: bool, trace_cache: bool = True) -> None:
   """Configures jax before any computation: precision and the persistent compilation cache.
 
   The cache is on by default (under the user's cache folder); ``--no-cache`` or
-  ``GDM_JAX_NO_CACHE=1`` turn it off.
+  ``GDM_JAX_NO_CACHE=1`` turn it off. With it, and ``trace_cache``, the claims' traced programs
+  are cached too (:mod:`gdm_jax.programs`; ``mutate`` patches functions at run time, so it runs
+  without).
 
   verify's programs are small and many, so compile time dominates: XLA's CPU backend runs LLVM at
   optimisation level 0 here, and the few compute-heavy claim programs ask for full optimisation
@@ -59,6 +61,9 @@ def setup_jax(x64: bool, use_cache: bool) -> None:
     jax.config.update("jax_compilation_cache_dir", str(d))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    if trace_cache:
+      from gdm_jax import programs
+      programs.enable(d.parent / "programs")
 
 
 def _costs_path(args) -> Path | None:
@@ -215,7 +220,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_mutate(args) -> int:
-  setup_jax(args.x64, not args.no_cache)
+  setup_jax(args.x64, not args.no_cache, trace_cache=False)
   import fnmatch
   from rich.console import Console
   from gdm_jax import mutations
