@@ -37,8 +37,8 @@ def setup_jax(x64: bool, use_cache: bool, trace_cache: bool = True) -> None:
 
   The cache is on by default (under the user's cache folder); ``--no-cache`` or
   ``GDM_JAX_NO_CACHE=1`` turn it off. With it, and ``trace_cache``, the claims' traced programs
-  are cached too (:mod:`gdm_jax.programs`; ``mutate`` patches functions at run time, so it runs
-  without).
+  are cached too (:mod:`gdm_jax.programs`; ``--no-trace-cache`` or ``GDM_JAX_NO_TRACE_CACHE=1``
+  turn that one off alone; ``mutate`` patches functions at run time, so it runs without).
 
   verify's programs are small and many, so compile time dominates: XLA's CPU backend runs LLVM at
   optimisation level 0 here, and the few compute-heavy claim programs ask for full optimisation
@@ -61,7 +61,7 @@ def setup_jax(x64: bool, use_cache: bool, trace_cache: bool = True) -> None:
     jax.config.update("jax_compilation_cache_dir", str(d))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    if trace_cache:
+    if trace_cache and os.environ.get("GDM_JAX_NO_TRACE_CACHE", "") not in ("1", "true", "yes"):
       from gdm_jax import programs
       programs.enable(d.parent / "programs")
 
@@ -96,7 +96,10 @@ def _common(p: argparse.ArgumentParser) -> None:
   p.add_argument("--workers", type=int, default=None,
                  help="claims run in this many processes (default: number of CPU cores)")
   p.add_argument("--no-cache", action="store_true",
-                 help="disable the persistent compilation cache (also GDM_JAX_NO_CACHE=1)")
+                 help="disable the persistent compilation cache and the traced-program cache "
+                      "(also GDM_JAX_NO_CACHE=1)")
+  p.add_argument("--no-trace-cache", action="store_true",
+                 help="disable the traced-program cache only (also GDM_JAX_NO_TRACE_CACHE=1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,7 +161,7 @@ def update_readme(path: Path, table: str) -> None:
 
 
 def cmd_verify(args) -> int:
-  setup_jax(args.x64, not args.no_cache)
+  setup_jax(args.x64, not args.no_cache, not args.no_trace_cache)
   from rich.console import Console
   from rich.progress import Progress
   from gdm_jax import claims, stats
@@ -205,7 +208,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_report(args) -> int:
-  setup_jax(args.x64, not args.no_cache)
+  setup_jax(args.x64, not args.no_cache, not args.no_trace_cache)
   from gdm_jax import claims, report
   from gdm_jax.claims.core import Config, environment
   out = Path(args.out)
@@ -248,7 +251,7 @@ def cmd_mutate(args) -> int:
 
 
 def cmd_seeds(args) -> int:
-  setup_jax(args.x64, not args.no_cache)
+  setup_jax(args.x64, not args.no_cache, not args.no_trace_cache)
   from rich.console import Console
   from gdm_jax import claims, stats
   from gdm_jax.claims.core import Config, run_claims

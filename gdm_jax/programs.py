@@ -9,8 +9,8 @@ the compilation cache and the Python function is not traced at all.
 
 A stored program is reused only when nothing that shapes the trace has changed. Its key is
   * the function's module and qualified name, its compiler options;
-  * the call's static arguments (by value) and the tree structure, shapes, dtypes and weak types
-    of its array arguments;
+  * the call's static arguments (by value; a module-level function by its qualified name) and the
+    tree structure, shapes, dtypes and weak types of its array arguments;
   * a *fingerprint*: the bytes of every module of ``gdm_jax``, the versions of python, jax, jaxlib,
     flax, optax, chex and numpy, jax's configuration (x64, PRNG, promotion rules, ...),
     ``XLA_FLAGS`` and the devices.
@@ -37,6 +37,7 @@ import os
 import pickle
 import sys
 import tempfile
+import types
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -127,6 +128,8 @@ def _static_token(x) -> str:
     return f"type:{x.__module__}.{x.__qualname__}"
   if isinstance(x, np.dtype):
     return f"dtype:{x.str}"
+  if isinstance(x, types.FunctionType) and not x.__closure__ and "<" not in x.__qualname__:
+    return f"function:{x.__module__}.{x.__qualname__}"  # its source is in the fingerprint
   if isinstance(x, (tuple, list, frozenset)):
     items = sorted(map(_static_token, x)) if isinstance(x, frozenset) else map(_static_token, x)
     return f"{type(x).__qualname__}({','.join(items)})"

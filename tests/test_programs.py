@@ -89,7 +89,10 @@ def test_what_the_key_cannot_describe_goes_to_plain_jit(store):
   unstable = programs.program(lambda x, f: f(x), static_argnums=1)
   np.testing.assert_allclose(unstable(jnp.ones(2), jnp.exp), np.e)  # a function as static arg
   assert not list(store.rglob("*.exported"))
-  with pytest.raises(programs._Uncacheable):
-    programs._static_token(object())
+  for bad in (object(), lambda x: x, jnp.exp):
+    with pytest.raises(programs._Uncacheable):
+      programs._static_token(bad)
+  # A module-level function is named by its qualified name: its source is in the fingerprint.
+  assert programs._static_token(_body) == f"function:{__name__}._body"
   assert programs._static_token(models.LinearGaussian) == programs._static_token(
       models.LinearGaussian)

@@ -224,6 +224,11 @@ def _apply_written(written, cases):
   return {k: written(x, mu, scale) for k, (mu, scale, x) in cases.items()}
 
 
+@partial(program, static_argnums=(0,))
+def _written_at(written, x, mu, scale):
+  return written(x, mu, scale)
+
+
 def _normaliser_errors(key, cfg, written, full):
   """Error of the written log-density, in nats, for K >= 2 (instances of the theorem claims)."""
   # The theorem claims' compiled program draws the instances (shared within a process).
@@ -241,8 +246,8 @@ def _normaliser_errors(key, cfg, written, full):
 
 def check_written_base(key, cfg: Config) -> Evidence:
   del key
-  val, err = grid_integral_2d(jax.jit(written_base_log_prob), cfg.dtype, half_width=12.0, n=241,
-                              with_error=True)
+  val, err = grid_integral_2d(program(written_base_log_prob), cfg.dtype, half_width=12.0,
+                              n=241, with_error=True)
   return Evidence(val, 1.0, cfg.rtol, "==", cfg.dtype_origin(),
                   "integral over R^2 (trapezoid, h = 0.1, |I_h - I_2h| = "
                   f"{err:.1e}) of the written q(z0) = (2 pi)^(-1/2) exp(-z0'z0/2); "
@@ -252,7 +257,7 @@ def check_written_base(key, cfg: Config) -> Evidence:
 def _check_written(key, cfg: Config, written, mu, scale, full: bool, what: str) -> Evidence:
   """The written density's integral over R^2 (K=2), and its log-density error for K = 2..64."""
   mu, scale = np.asarray(mu, cfg.dtype), np.asarray(scale, cfg.dtype)
-  val, err = grid_integral_2d(jax.jit(lambda x: written(x, mu, scale)), cfg.dtype,
+  val, err = grid_integral_2d(lambda x: _written_at(written, x, mu, scale), cfg.dtype,
                               half_width=14.0, n=281, with_error=True)
   errs = _normaliser_errors(key, cfg, written, full=full)
   detail = (f"integral over R^2 (trapezoid, h = 0.1, |I_h - I_2h| = {err:.1e}) of the written "
