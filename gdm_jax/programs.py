@@ -12,8 +12,8 @@ A stored program is reused only when nothing that shapes the trace has changed. 
   * the call's static arguments (by value; a module-level function by its qualified name) and the
     tree structure, shapes, dtypes and weak types of its array arguments;
   * a *fingerprint*: the bytes of every module of ``gdm_jax``, the versions of python, jax, jaxlib,
-    flax, optax, chex and numpy, jax's configuration (x64, PRNG, promotion rules, ...),
-    ``XLA_FLAGS`` and the devices.
+    flax, optax, chex, numpy, scipy, ml_dtypes and opt_einsum, jax's configuration (x64, PRNG,
+    promotion rules, ...), ``XLA_FLAGS`` and the devices.
 Any edit to the package's source starts a new cache. What the key cannot see is a function
 replaced at run time without changing the source: ``gdm-jax mutate`` does exactly that, so it
 runs with the cache off (:func:`disabled`). Calls the key cannot describe (a static argument that
@@ -39,12 +39,13 @@ import sys
 import tempfile
 import types
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import jax
 import numpy as np
 
-_DIST = ("jax", "jaxlib", "flax", "optax", "chex", "numpy")
+# jax and what runs at trace time: its einsum path search, dtypes; the libraries the claims call.
+_DIST = ("jax", "jaxlib", "flax", "optax", "chex", "numpy", "scipy", "ml_dtypes", "opt_einsum")
 # jax options that cannot change a trace: where caches and logs go, timeouts.
 _CONFIG_IGNORED = ("cache", "log", "explain", "timeout", "_dir", "traceback", "profil")
 _KEEP_FINGERPRINTS = 6
@@ -181,6 +182,8 @@ class Program:
     functools.update_wrapper(self, fun)
 
   def __getattr__(self, name):  # lower, trace, eval_shape, clear_cache ... of the jitted function
+    if name.startswith("__") or name == "_jit":  # (copy and pickle probe before __init__ ran)
+      raise AttributeError(name)
     return getattr(self._jit, name)
 
   def __call__(self, *args, **kwargs):
