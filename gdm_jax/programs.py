@@ -85,8 +85,9 @@ def disabled():
     _off = before
 
 
-def _package_source_digest() -> str:
-  root = Path(__file__).resolve().parent
+def _package_source_digest(root: Path | None = None) -> str:
+  """sha256 over the path and bytes of every ``.py`` file under ``root`` (default: gdm_jax)."""
+  root = Path(__file__).resolve().parent if root is None else Path(root)
   h = hashlib.sha256()
   for p in sorted(root.rglob("*.py")):
     h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes() + b"\0")

@@ -71,6 +71,16 @@ def test_key_changes_with_shapes_statics_dtypes_and_sources(store, monkeypatch):
   assert len({p.parent for p in store.rglob("*.exported")}) == 2
 
 
+def test_any_edit_to_a_source_file_changes_the_digest(tmp_path):
+  (tmp_path / "sub").mkdir()
+  (tmp_path / "a.py").write_text("x = 1\n")
+  (tmp_path / "sub" / "b.py").write_text("def f(z):\n  return z\n")
+  before = programs._package_source_digest(tmp_path)
+  (tmp_path / "sub" / "b.py").write_text("def f(z):\n  return -z\n")  # a planted sign error
+  assert programs._package_source_digest(tmp_path) != before
+  assert programs._package_source_digest() == programs._package_source_digest()
+
+
 def test_off_inside_disabled_and_while_a_mutation_is_applied(store):
   with programs.disabled():
     assert not programs.enabled()
