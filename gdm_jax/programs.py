@@ -52,6 +52,7 @@ _KEEP_FINGERPRINTS = 6
 
 _store: Path | None = None
 _off = False
+_MISSING = object()
 
 
 class _Uncacheable(Exception):
@@ -96,7 +97,7 @@ def _package_source_digest(root: Path | None = None) -> str:
 
 def fingerprint() -> str:
   """What every stored program depends on besides its own arguments (see the module docstring).
-  Recomputed whenever ``XLA_FLAGS`` or jax's configuration changes in the process."""
+  Recomputed whenever ``XLA_FLAGS`` or a configuration value that jax retraces on changes."""
   parts = [sys.version, _package_source_digest(), os.environ.get("XLA_FLAGS", "")]
   for name in _DIST:
     try:
@@ -109,14 +110,23 @@ def fingerprint() -> str:
   return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
+def _trace_state() -> tuple:
+  """What jax itself retraces on (its jit cache's configuration context), and ``XLA_FLAGS``."""
+  try:
+    from jax._src.config import trace_context
+    ctx = trace_context()
+  except (ImportError, AttributeError):  # a private API: without it, every configuration value
+    ctx = tuple((k, repr(v)) for k, v in sorted(jax.config.values.items()))
+  return os.environ.get("XLA_FLAGS", ""), ctx
+
+
 def _fingerprint() -> str:
-  return _fingerprint_of(os.environ.get("XLA_FLAGS", ""),
-                         tuple((k, repr(v)) for k, v in sorted(jax.config.values.items())))
+  return _fingerprint_of(_trace_state())
 
 
 @functools.lru_cache(maxsize=8)
-def _fingerprint_of(xla_flags: str, config: tuple) -> str:
-  del xla_flags, config  # the lru key: the rest (sources, versions, devices) is read once
+def _fingerprint_of(state: tuple) -> str:
+  del state  # the lru key: the rest (sources, versions, devices) is read once
   return fingerprint()
 
 
@@ -150,14 +160,19 @@ def _static_token(x) -> str:
 
 
 def _leaf_token(x) -> str:
+  return "{}{}{}{}".format(*_leaf_signature(x))
+
+
+def _leaf_signature(x) -> tuple:
+  """(kind, dtype, shape, weak-type mark) of an array argument, or _Uncacheable."""
   if isinstance(x, jax.Array):
     if len(x.sharding.device_set) != 1:
       raise _Uncacheable("array on several devices")
-    return f"{x.dtype}{x.shape}{'w' if getattr(x, 'weak_type', False) else ''}"
+    return "", x.dtype, x.shape, "w" if getattr(x, "weak_type", False) else ""
   if isinstance(x, (np.ndarray, np.generic)):
-    return f"np{x.dtype}{x.shape}"
+    return "np", x.dtype, x.shape, ""
   if isinstance(x, (bool, int, float, complex)):
-    return f"py{type(x).__name__}"
+    return "py", type(x).__name__, (), ""
   raise _Uncacheable(f"argument of type {type(x).__name__}")
 
 
@@ -179,7 +194,7 @@ class Program:
     self._options = dict(compiler_options or {})
     # A closure's captured values are not in the key: such a function is never cached.
     self._cacheable = not getattr(fun, "__closure__", None) and "<locals>" not in fun.__qualname__
-    self._calls: dict[str, Callable] = {}
+    self._calls: dict[tuple, tuple | None] = {}  # call signature -> (program, out tree)
     functools.update_wrapper(self, fun)
 
   def __getattr__(self, name):  # lower, trace, eval_shape, clear_cache ... of the jitted function
@@ -188,44 +203,53 @@ class Program:
     return getattr(self._jit, name)
 
   def __call__(self, *args, **kwargs):
-    if not (enabled() and self._cacheable):
+    if not (enabled() and self._cacheable) or len(args) > len(self._params):
       return self._jit(*args, **kwargs)
-    try:
-      key, dyn_args, dyn_kwargs = self._key(args, kwargs)
-    except _Uncacheable:
+    dyn_args, dyn_kwargs, statics = self._split(args, kwargs)
+    try:  # the in-process table: cheap to build, hashed as jax.jit hashes its static arguments
+      leaves, tree = jax.tree_util.tree_flatten((dyn_args, dyn_kwargs))
+      signature = (_store, _trace_state(), tuple(statics), tree,
+                   tuple(map(_leaf_signature, leaves)))
+      call = self._calls.get(signature, _MISSING)
+    except (_Uncacheable, TypeError):
       return self._jit(*args, **kwargs)
-    if key not in self._calls:
-      self._calls[key] = self._load_or_export(key, args, kwargs, dyn_args, dyn_kwargs)
-    call = self._calls[key]
-    if call is None:  # jax.export could not serialise this program
+    if call is _MISSING:  # the stable key, and the stored program, once per signature
+      try:
+        key = self._key(statics, dyn_args, dyn_kwargs)
+      except _Uncacheable:
+        call = None
+      else:
+        call = self._load_or_export(key, args, kwargs, leaves, tree)
+      self._calls[signature] = call
+    if call is None:  # not describable, or not exportable: plain jit
       return self._jit(*args, **kwargs)
     fn, out_tree = call
-    return jax.tree_util.tree_unflatten(out_tree, fn(*jax.tree_util.tree_leaves(
-        (dyn_args, dyn_kwargs))))
+    return jax.tree_util.tree_unflatten(out_tree, fn(*leaves))
 
-  def _key(self, args, kwargs) -> tuple[str, list, dict]:
-    """The cache key of this call, and the arguments that the exported program takes."""
-    if len(args) > len(self._params):
-      raise _Uncacheable("varargs")
+  def _split(self, args, kwargs) -> tuple[list, dict, list]:
+    """The dynamic positional and keyword arguments (what the exported program takes), and the
+    ``(name, value)`` static ones."""
+    dyn_args, dyn_kwargs, statics = [], {}, []
+    for name, a in zip(self._params, args):
+      (statics.append((name, a)) if name in self._static else dyn_args.append(a))
+    for name, a in sorted(kwargs.items()):
+      (statics.append((name, a)) if name in self._static else dyn_kwargs.__setitem__(name, a))
+    return dyn_args, dyn_kwargs, statics
+
+  def _key(self, statics, dyn_args, dyn_kwargs) -> str:
+    """The process-independent cache key of a call (see the module docstring)."""
     parts = [f"{self._fun.__module__}.{self._fun.__qualname__}",
              repr(sorted(self._options.items())), _fingerprint()]
-    dyn_args, dyn_kwargs = [], {}
-    for i, (name, a) in enumerate([*zip(self._params, args), *sorted(kwargs.items())]):
-      if name in self._static:
-        parts.append(f"{name}={_static_token(a)}")
-        continue
+    parts += [f"{name}={_static_token(a)}" for name, a in statics]
+    for name, a in [*zip(self._params, dyn_args), *dyn_kwargs.items()]:
       leaves, tree = jax.tree_util.tree_flatten(a)
       parts.append(f"{name}:{tree}:{','.join(map(_leaf_token, leaves))}")
-      if i < len(args):
-        dyn_args.append(a)
-      else:
-        dyn_kwargs[name] = a
     text = "\n".join(parts)
     if " at 0x" in text:  # a memory address in a repr: not stable across processes
       raise _Uncacheable("unstable repr")
-    return hashlib.sha256(text.encode()).hexdigest(), dyn_args, dyn_kwargs
+    return hashlib.sha256(text.encode()).hexdigest()
 
-  def _load_or_export(self, key, args, kwargs, dyn_args, dyn_kwargs):
+  def _load_or_export(self, key, args, kwargs, leaves, in_tree):
     """``(jitted Exported.call on the flat array arguments, output tree)``, or None where the
     program cannot be exported. The program is exported on flat leaves, so the stored module
     needs no pytree registration; the output tree is stored next to it (pickled)."""
@@ -237,11 +261,10 @@ class Program:
                      compiler_options=self._options or None), out_tree
     except Exception:  # absent or unreadable: export it again
       pass
-    leaves, in_tree = jax.tree_util.tree_flatten((dyn_args, dyn_kwargs))
     out_trees = []
 
-    def flat(*leaves):
-      dyn, dyn_kw = jax.tree_util.tree_unflatten(in_tree, leaves)
+    def flat(*flat_args):
+      dyn, dyn_kw = jax.tree_util.tree_unflatten(in_tree, flat_args)
       dyn = iter(dyn)
       full = [a if self._params[i] in self._static else next(dyn) for i, a in enumerate(args)]
       static_kw = {k: v for k, v in kwargs.items() if k in self._static}
