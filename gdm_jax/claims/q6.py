@@ -11,9 +11,9 @@ from scipy.special import logsumexp as np_logsumexp
 
 from gdm_jax import kl_bounds as kb
 from gdm_jax.claims import densities as ds
-from gdm_jax.divergences import trapezoid_weights
 from gdm_jax.claims.core import (FULL_OPT, Claim, Config, Evidence, claim_key,
                                   max_rel_error)
+from gdm_jax.divergences import trapezoid_weights
 from gdm_jax.models import MLP
 from gdm_jax.optimize import golden_section_max
 from gdm_jax.programs import program
