@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import RTOL
 from gdm_jax import models, mutations, programs
 
 TRACES = []
@@ -50,7 +51,8 @@ def test_cached_values_equal_jit_and_a_hit_does_not_trace(store):
   assert len(list(store.rglob("*.exported"))) == 1
   for out in (got, again):
     assert set(out) == {"lp", "n"} and int(out["n"]) == 4
-    np.testing.assert_allclose(out["lp"], want["lp"], rtol=2e-6)
+    # The exported module may compile to a slightly different float32 executable.
+    np.testing.assert_allclose(out["lp"], want["lp"], rtol=RTOL[np.float32])
     np.testing.assert_array_equal(out["lp"], got["lp"])
 
 
