@@ -36,13 +36,13 @@ def cache_enabled(no_cache_flag: bool) -> bool:
   return not no_cache_flag and not _env_set("GDM_JAX_NO_CACHE")
 
 
-def setup_jax(x64: bool, use_cache: bool, trace_cache: bool = True) -> None:
+def setup_jax(x64: bool, use_cache: bool) -> None:
   """Configures jax before any computation: precision and the persistent compilation cache.
 
-  The cache is on by default (under the user's cache folder); ``--no-cache`` or
-  ``GDM_JAX_NO_CACHE=1`` turn it off. With it, and ``trace_cache``, the claims' traced programs
-  are cached too (:mod:`gdm_jax.programs`; ``--no-trace-cache`` or ``GDM_JAX_NO_TRACE_CACHE=1``
-  turn that one off alone; ``mutate`` patches functions at run time, so it runs without).
+  The only cache is jax's own persistent compilation cache, keyed on the lowered program itself,
+  so a changed function, dependency or network always traces anew and never reuses a stale
+  executable. It is on by default (under the user's cache folder); ``--no-cache`` or
+  ``GDM_JAX_NO_CACHE=1`` turn it off.
 
   verify's programs are small and many, so compile time dominates: XLA's CPU backend runs LLVM at
   optimisation level 0 here, and the few compute-heavy claim programs ask for full optimisation
@@ -65,9 +65,6 @@ def setup_jax(x64: bool, use_cache: bool, trace_cache: bool = True) -> None:
     jax.config.update("jax_compilation_cache_dir", str(d))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    if trace_cache and not _env_set("GDM_JAX_NO_TRACE_CACHE"):
-      from gdm_jax import programs
-      programs.enable(d.parent / "programs")
 
 
 def _costs_path(args) -> Path | None:
@@ -100,10 +97,7 @@ def _common(p: argparse.ArgumentParser) -> None:
   p.add_argument("--workers", type=int, default=None,
                  help="claims run in this many processes (default: number of CPU cores)")
   p.add_argument("--no-cache", action="store_true",
-                 help="disable the persistent compilation cache and the traced-program cache "
-                      "(also GDM_JAX_NO_CACHE=1)")
-  p.add_argument("--no-trace-cache", action="store_true",
-                 help="disable the traced-program cache only (also GDM_JAX_NO_TRACE_CACHE=1)")
+                 help="disable jax's persistent compilation cache (also GDM_JAX_NO_CACHE=1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,7 +159,7 @@ def update_readme(path: Path, table: str) -> None:
 
 
 def cmd_verify(args) -> int:
-  setup_jax(args.x64, not args.no_cache, not args.no_trace_cache)
+  setup_jax(args.x64, not args.no_cache)
   from rich.console import Console
   from rich.progress import Progress
   from gdm_jax import claims, stats
@@ -212,7 +206,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_report(args) -> int:
-  setup_jax(args.x64, not args.no_cache, not args.no_trace_cache)
+  setup_jax(args.x64, not args.no_cache)
   from gdm_jax import claims, report
   from gdm_jax.claims.core import Config, environment
   out = Path(args.out)
@@ -227,7 +221,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_mutate(args) -> int:
-  setup_jax(args.x64, not args.no_cache, trace_cache=False)
+  setup_jax(args.x64, not args.no_cache)
   import fnmatch
   from rich.console import Console
   from gdm_jax import mutations
@@ -255,7 +249,7 @@ def cmd_mutate(args) -> int:
 
 
 def cmd_seeds(args) -> int:
-  setup_jax(args.x64, not args.no_cache, not args.no_trace_cache)
+  setup_jax(args.x64, not args.no_cache)
   from rich.console import Console
   from gdm_jax import claims, stats
   from gdm_jax.claims.core import Config, run_claims

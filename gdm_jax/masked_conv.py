@@ -24,7 +24,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gdm_jax.programs import program
 
 Array = jax.Array
 KINDS = ("A", "B")
@@ -174,7 +173,7 @@ def jacobian_dependencies(module: nn.Module, size: int, channels: int = 1,
                                        jax.random.key(seed)))
 
 
-@functools.partial(program, static_argnums=(0, 1, 2))
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
 def _dependency_matrix(module, x_shape, num_draws, key):
   """One compiled program per network: ``num_draws`` random draws and the positive draw, vmapped
   through one Jacobian."""

@@ -18,7 +18,6 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
-from gdm_jax import programs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,22 +196,21 @@ def _resolve(path: str):
 
 @contextlib.contextmanager
 def applied(m: Mutation):
-  """Applies ``m``'s patches inside the block, with the traced-program cache off (a patch changes
-  a function without changing the source its key is made from)."""
+  """Applies ``m``'s patches inside the block (jax's in-memory caches and the claims' memoised
+  set-ups are cleared on entry and exit, so every program is traced anew with the patch)."""
   saved = []
-  with programs.disabled():
-    try:
-      for mod, attr, factory in m.patches:
-        target = _resolve(mod)
-        orig = getattr(target, attr)
-        saved.append((target, attr, orig))
-        setattr(target, attr, factory(orig))
-      _clear()
-      yield
-    finally:
-      for target, attr, orig in reversed(saved):
-        setattr(target, attr, orig)
-      _clear()
+  try:
+    for mod, attr, factory in m.patches:
+      target = _resolve(mod)
+      orig = getattr(target, attr)
+      saved.append((target, attr, orig))
+      setattr(target, attr, factory(orig))
+    _clear()
+    yield
+  finally:
+    for target, attr, orig in reversed(saved):
+      setattr(target, attr, orig)
+    _clear()
 
 
 def _clear():

@@ -12,7 +12,6 @@ import numpy as np
 from gdm_jax import change_of_variables as cov
 from gdm_jax import stats
 from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, max_rel_error
-from gdm_jax.programs import program
 
 KS = (1, 2, 5, 16, 64)
 _LOG_2PI = math.log(2 * math.pi)
@@ -38,7 +37,7 @@ def _full_instance(key, k, dtype):
   return mu, s, z0
 
 
-@partial(program, static_argnums=(1, 2))
+@partial(jax.jit, static_argnums=(1, 2))
 def _affine_cases(key, dtype, full):
   """For every K in KS: (mu, scale, x, log q(x) by Eq. (1)), one compiled program for all K."""
   out = {}
@@ -86,7 +85,7 @@ def check_full_affine_density(key, cfg: Config) -> Evidence:
   return _check_affine(key, cfg, full=True)
 
 
-@partial(program, static_argnums=(1, 2, 3), compiler_options=FULL_OPT)
+@partial(jax.jit, static_argnums=(1, 2, 3), compiler_options=FULL_OPT)
 def _affine_samples(key, n, k, dtype):
   k1, k2 = jax.random.split(key)
   mu, s, _ = _full_instance(k1, k, dtype)
@@ -122,7 +121,7 @@ def check_affine_moments(key, cfg: Config) -> Evidence:
 _A, _B = 0.3, 0.8  # 1-D: g(z) = A + B sinh(z)
 
 
-@program
+@jax.jit
 def _sinh_log_prob(x):
   z0 = jnp.arcsinh((x - _A) / _B)  # closed-form inverse, used only to locate z0
   _, lq = cov.pushforward_log_prob(lambda z: _A + _B * jnp.sinh(z), cov.standard_normal_log_prob,
@@ -163,7 +162,7 @@ def _inverse2d(x):
   return jnp.stack([z1, z2], axis=-1)
 
 
-@partial(program, compiler_options=FULL_OPT)
+@partial(jax.jit, compiler_options=FULL_OPT)
 def _grid_log_prob_2d(xy):
   z0 = _inverse2d(xy)
   _, lq = cov.pushforward_log_prob(_planar2d, cov.standard_normal_log_prob, z0)
@@ -217,7 +216,7 @@ def written_full_log_prob(x, mu, s):
   return -0.5 * jnp.sum(r * r, -1) - 0.5 * _LOG_2PI - jnp.linalg.slogdet(s @ s.T)[1]
 
 
-@partial(program, static_argnums=(0,))
+@partial(jax.jit, static_argnums=(0,))
 def _apply_written(written, cases):
   """The written log-density at each case's x: ``{K: (mu, scale, x)} -> {K: log q(x)}``."""
   return {k: written(x, mu, scale) for k, (mu, scale, x) in cases.items()}
@@ -238,7 +237,7 @@ def _normaliser_errors(key, cfg, written, full):
   return errs
 
 
-@program
+@jax.jit
 def _written_base_at(z):
   return written_base_log_prob(z)
 

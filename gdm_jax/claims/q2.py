@@ -12,7 +12,6 @@ from gdm_jax import amortized as am
 from gdm_jax import models
 from gdm_jax.claims.core import (FULL_OPT, Claim, Config, Evidence, claim_key,
                                   max_rel_error)
-from gdm_jax.programs import program
 
 LATENT, DATA, NOISE, N_POINTS = 2, 5, 0.5, 64
 THETAS = np.linspace(0.2, 3.0, 141)
@@ -26,7 +25,7 @@ def _q21_setup(seed: int, x64: bool):
   return _q21_curves(claim_key(seed, "q2.setup21"), jnp.float64 if x64 else jnp.float32)
 
 
-@functools.partial(program, static_argnums=(1,))
+@functools.partial(jax.jit, static_argnums=(1,))
 def _q21_curves(key, dtype):
   k1, k2 = jax.random.split(key)
   base = models.random_linear_gaussian(k1, LATENT, DATA, NOISE, dtype)
@@ -98,7 +97,7 @@ def check_written_b_theta(key, cfg: Config) -> Evidence:
 ENCODERS = {"affine": am.Encoder(LATENT), "rank1": am.Encoder(LATENT, mean_rank=1)}
 
 
-@functools.partial(program, static_argnums=(0,), compiler_options=FULL_OPT)
+@functools.partial(jax.jit, static_argnums=(0,), compiler_options=FULL_OPT)
 def _problem22(dtype, key):
   k1, k2 = jax.random.split(key)
   model = models.random_linear_gaussian(k1, LATENT, DATA, NOISE, dtype)
@@ -106,7 +105,7 @@ def _problem22(dtype, key):
   return model, x, am.fit_per_instance(model, x, num_steps=40), am.mean_field_optimum(model, x)
 
 
-@functools.partial(program, static_argnames=("encoder",), compiler_options=FULL_OPT)
+@functools.partial(jax.jit, static_argnames=("encoder",), compiler_options=FULL_OPT)
 def _fit_encoder(key, model, x, inst, encoder):
   params = am.fit_amortised(key, model, x, encoder, num_steps=200)
   m, s = encoder.apply(params, x)

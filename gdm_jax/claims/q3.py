@@ -12,14 +12,13 @@ from scipy.special import logsumexp as np_logsumexp
 from gdm_jax import amortized as am
 from gdm_jax import bounds, models, stats
 from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, claim_key
-from gdm_jax.programs import program
 
 LATENT, DATA, NOISE = 2, 4, 0.7
 K_MAX = 64
 R = 4000
 
 
-@functools.partial(program, static_argnums=(1,))
+@functools.partial(jax.jit, static_argnums=(1,))
 def _problem(key, dtype):
   k1, k2 = jax.random.split(key)
   model = models.random_linear_gaussian(k1, LATENT, DATA, NOISE, dtype)
@@ -39,7 +38,7 @@ def problem(seed: int, x64: bool):
   return (*arrays, float(log_px), math.expm1(float(log_m2)))
 
 
-@functools.partial(program, static_argnums=(5, 6), compiler_options=FULL_OPT)
+@functools.partial(jax.jit, static_argnums=(5, 6), compiler_options=FULL_OPT)
 def _prefix_replicates(key, model, x, q_mean, q_std, n_rep, k):
   """``[n_rep, k]``: L_hat_j from the first j of k samples, for every j (vmapped replicates)."""
   keys = jax.random.split(key, n_rep)
@@ -95,7 +94,7 @@ def check_monotone(key, cfg: Config) -> Evidence:
                   f"worst of K = 1..{K_MAX - 1}: L_(K+1) - L_K at K = {j + 1} (paired prefixes)")
 
 
-@functools.partial(program, static_argnums=(5, 6), compiler_options=FULL_OPT)
+@functools.partial(jax.jit, static_argnums=(5, 6), compiler_options=FULL_OPT)
 def _iwae_replicates(key, model, x, q_mean, q_std, n_rep, k):
   keys = jax.random.split(key, n_rep)
   return jax.vmap(lambda kk: bounds.iwae_bound(
@@ -117,7 +116,7 @@ def check_consistency(key, cfg: Config) -> Evidence:
 EXACT_KS = (1, 7, 64)
 
 
-@functools.partial(program, static_argnums=(4, 5))
+@functools.partial(jax.jit, static_argnums=(4, 5))
 def _posterior_replicates(key, model, x, post_mean_cov, n_rep, ks):
   """``[n_rep]`` replicates of L_K with q = p(z|x) for each K in ``ks`` (one program)."""
   pm, pc = post_mean_cov
@@ -140,7 +139,7 @@ def check_exact_posterior(key, cfg: Config) -> Evidence:
                   "posterior (zero variance)", errs)
 
 
-@program
+@jax.jit
 def _closed_form_elbo(model, x, q_mean, q_std):
   return am.closed_form_elbo(model, x, q_mean, q_std)
 
@@ -156,7 +155,7 @@ def check_elbo(key, cfg: Config) -> Evidence:
                   f"mean of {n} one-sample L_1 vs closed-form ELBO")
 
 
-@functools.partial(program, static_argnums=(1, 2, 3), compiler_options=FULL_OPT)
+@functools.partial(jax.jit, static_argnums=(1, 2, 3), compiler_options=FULL_OPT)
 def _lognormal_bias(key, n_rep, k, s):
   log_w = s * jax.random.normal(key, (n_rep, k))
   return bounds.iwae_bound(log_w)
@@ -183,7 +182,7 @@ def check_bias_law(key, cfg: Config) -> Evidence:
                   f"Var(w)/(2E[w]^2) = {c2 / 2:.5f}")
 
 
-@functools.partial(program, static_argnums=(4, 5, 6), compiler_options=FULL_OPT)
+@functools.partial(jax.jit, static_argnums=(4, 5, 6), compiler_options=FULL_OPT)
 def _one_shot_vs_chunked(key, model, x, q_prop, n_rep, k, chunk):
   qm, qs = q_prop
   k1, k2 = jax.random.split(key)
@@ -205,7 +204,7 @@ def check_chunked(key, cfg: Config) -> Evidence:
                   "each, independent keys")
 
 
-@program
+@jax.jit
 def _bounds_of(cases):
   return [bounds.iwae_bound(lw) for lw in cases]
 

@@ -13,12 +13,11 @@ from gdm_jax.claims import densities as ds
 from gdm_jax.claims.core import (FULL_OPT, Claim, Config, Evidence, claim_key,
                                   max_rel_error)
 from gdm_jax.optimize import golden_section_max
-from gdm_jax.programs import program
 
 GRID = np.linspace(-4.0, 4.0, 401)
 
 
-@program
+@jax.jit
 def _d_star_cases(f1, f0):
   """Golden-section maximiser of f1 log D + f0 log(1-D) per pair, D* and J'' (autodiff) there."""
   eps = jnp.finfo(f1.dtype).eps
@@ -49,7 +48,7 @@ def check_d_star_maximises(key, cfg: Config) -> Evidence:
                   f"{np.max(np.abs(d_num - d_star)):.1e}")
 
 
-@program
+@jax.jit
 def _density_identity(x):
   lf1, lf0 = ds.log_f1(x), ds.log_f0(x)
   d = gan.optimal_discriminator(lf1, lf0)
@@ -65,7 +64,7 @@ def check_density_identity(key, cfg: Config) -> Evidence:
                   "mixture, P0 = N(0, 1.5^2)")
 
 
-@functools.partial(program, static_argnums=1, compiler_options=FULL_OPT)
+@functools.partial(jax.jit, static_argnums=1, compiler_options=FULL_OPT)
 def _objective_terms(key, n):
   k1, k0 = jax.random.split(key)
   x1 = ds.sample_p1(k1, n)[:, 0]
@@ -75,7 +74,7 @@ def _objective_terms(key, n):
   return gan.gan_objective_terms(l1, l0)
 
 
-@program
+@jax.jit
 def _jsd_quadrature(grid):
   return dv.jsd_quadrature(ds.log_f1(grid), ds.log_f0(grid), grid)
 
@@ -111,7 +110,7 @@ N_SMALL, N_LARGE, SEEDS = 64, 8192, 32
 STEPS, BATCH, HIDDEN = 600, 64, 16
 
 
-@functools.partial(program, static_argnums=(1,), compiler_options=FULL_OPT)
+@functools.partial(jax.jit, static_argnums=(1,), compiler_options=FULL_OPT)
 def _trained_errors(key, seeds):
   """Errors for n = N_SMALL and N_LARGE, paired by seed (same pool prefix), one compile."""
   def one(k, n_used):

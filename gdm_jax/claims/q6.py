@@ -16,7 +16,6 @@ from gdm_jax.claims.core import (FULL_OPT, Claim, Config, Evidence, claim_key,
 from gdm_jax.divergences import trapezoid_weights
 from gdm_jax.models import MLP
 from gdm_jax.optimize import golden_section_max
-from gdm_jax.programs import program
 
 GRID = np.linspace(-14.0, 16.0, 3001)
 
@@ -30,7 +29,7 @@ def _logs(x):
   return ds.log_p6(x), ds.log_q6(x)
 
 
-@program
+@jax.jit
 def _conjugates(t, u):
   """f*(t) = sup_u ut - u log u (u in (0, 100]) and f**(u) = sup_t tu - f*(t), where f* inside
   is the numerical sup again (nested golden sections)."""
@@ -58,7 +57,7 @@ def check_conjugates(key, cfg: Config) -> Evidence:
                   f"{e2:.1e}")
 
 
-@program
+@jax.jit
 def _sup_r1(x):
   lp, lq = _logs(x)
   p, q = jnp.exp(lp), jnp.exp(lq)
@@ -75,7 +74,7 @@ def check_sup_r1(key, cfg: Config) -> Evidence:
                   "trapezoid) vs closed-form KL(N(0,1) || N(1,1.5^2))")
 
 
-@program
+@jax.jit
 def _r1_optimum(x):
   lp, lq = _logs(x)
   r1c = lambda c: jax.vmap(lambda cc: kb.r1_quadrature(lp - lq + cc, lp, lq, x))(c)
@@ -105,7 +104,7 @@ def check_r1_optimum(key, cfg: Config) -> Evidence:
 R2_SHIFTS = (-5.0, 0.0, 1.0, 3.0, 10.0)
 
 
-@program
+@jax.jit
 def _r2_shifted(x):
   lp, lq = _logs(x)
   return jnp.stack([kb.r2_quadrature(lp - lq + c, lp, lq, x) for c in R2_SHIFTS])
@@ -132,7 +131,7 @@ def _random_critics(key, n, dtype):
   return jax.vmap(one)(jax.random.split(key, n))
 
 
-@functools.partial(program, static_argnums=(1, 2))
+@functools.partial(jax.jit, static_argnums=(1, 2))
 def _critic_bounds(key, n, dtype):
   t = _random_critics(key, n, dtype)
   x = jnp.asarray(GRID, dtype)
@@ -149,7 +148,7 @@ def check_r2_le_kl(key, cfg: Config) -> Evidence:
                   f"max over 64 random MLP critics of R2[T] (quadrature); KL = {kl:.5f}")
 
 
-@functools.partial(program, static_argnums=(1,))
+@functools.partial(jax.jit, static_argnums=(1,))
 def _sample_bounds(key, dtype):
   k1, k2 = jax.random.split(key)
   tp = 3.0 * jax.random.normal(k1, (64, 100), dtype)
@@ -169,7 +168,7 @@ def check_r1_le_r2(key, cfg: Config) -> Evidence:
                   "sample sets of critic values")
 
 
-@program
+@jax.jit
 def _r2_other(x):
   lp, lq = _logs(x)
   t_other = 0.5 * (lp - lq) + 0.3 * jnp.tanh(x)  # not log(p/q) + c
@@ -185,7 +184,7 @@ def check_written_r2_iff(key, cfg: Config) -> Evidence:
                   "inequality holds for every T, the 'iff' belongs to equality")
 
 
-@functools.partial(program, static_argnums=(1,), compiler_options=FULL_OPT)
+@functools.partial(jax.jit, static_argnums=(1,), compiler_options=FULL_OPT)
 def _trained_bounds(key, dtype):
   x = jnp.asarray(GRID, dtype)
   lp, lq = ds.log_p6(x), ds.log_q6(x)
@@ -215,7 +214,7 @@ def check_trained(key, cfg: Config) -> Evidence:
                   f"KL = {kl:.4f}")
 
 
-@program
+@jax.jit
 def _sample_estimators(cases):
   return [(kb.r1(tp, tq), kb.r2(tp, tq)) for tp, tq in cases]
 

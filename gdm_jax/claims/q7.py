@@ -13,7 +13,6 @@ from scipy.special import ndtr
 
 from gdm_jax import divergences as dv
 from gdm_jax.claims.core import Claim, Config, Evidence
-from gdm_jax.programs import program
 
 LOG2 = math.log(2.0)
 
@@ -60,7 +59,7 @@ def jsd_by_quad(log_p, log_q, breaks, dtype=np.float64):
                for a, b in zip(pts[:-1], pts[1:]))
 
 
-@functools.partial(program, static_argnums=(1, 2))
+@functools.partial(jax.jit, static_argnums=(1, 2))
 def _mc(key, n, dtype):
   """The Monte Carlo JSD estimate from ``n`` samples of each side, for every DISJOINT pair."""
   out = []
@@ -83,7 +82,7 @@ def check_disjoint(key, cfg: Config) -> Evidence:
                   "; ".join(f"{k}: {v:.1e}" for k, v in errs.items()), errs)
 
 
-@functools.partial(program, static_argnums=(1,))
+@functools.partial(jax.jit, static_argnums=(1,))
 def _gauss_jsd(grid, means):
   """JSD(N(0,1) || N(m,1)) by trapezoid quadrature for each m in ``means``."""
   return [dv.jsd_quadrature(norm.logpdf(grid, 0, 1), norm.logpdf(grid, m, 1), grid)
@@ -130,7 +129,7 @@ def parallel_lines(theta, n: int = 512):
 THETAS = (-1.0, 0.3, 2.0)
 
 
-@program
+@jax.jit
 def _parallel_lines_cases(thetas):
   """(JSD, W1, dJSD/dtheta, dW1/dtheta) at each theta (autodiff)."""
   def one(t):
