@@ -255,11 +255,9 @@ def cmd_seeds(args) -> int:
   from gdm_jax.claims.core import Config, run_claims
   console = Console(width=None if sys.stdout.isatty() else 200)
   selected = [c for c in claims.select(args.only) if c.stochastic]
-  # Per-claim rate `rate`: the family rate is rate x (number of stochastic claims).
   fails, trials, per_claim = 0, 0, {c.id: 0 for c in selected}
   for seed in range(args.n):
-    cfg = Config(seed=1000 + seed, x64=args.x64, quick=args.quick,
-                 family_rate=args.rate * len(selected))
+    cfg = Config(seed=1000 + seed, x64=args.x64, quick=args.quick, claim_rate=args.rate)
     for r in run_claims(selected, cfg):
       trials += 1
       if not r.ok:

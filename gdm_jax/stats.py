@@ -16,6 +16,11 @@ from scipy import special
 
 #: Family-wise false-failure rate of one ``gdm-jax verify`` run, by design.
 FAMILY_RATE = 1e-6
+#: False-pass rate at which a claim states its power: ``detects`` is the smallest discrepancy it
+#: detects with probability >= 1 - FALSE_PASS_RATE (TFP's ``false_pass_rate``).
+FALSE_PASS_RATE = 0.01
+#: Below this many samples a mean's standard error is judged with Student's t, not the normal.
+T_BELOW = 100
 
 
 class MeanSE(NamedTuple):
@@ -42,10 +47,61 @@ def z_for_rate(rate: float, two_sided: bool = True) -> float:
   return float(-special.ndtri(tail))
 
 
+def t_for_rate(rate: float, dof: int, two_sided: bool = True) -> float:
+  r"""Student's t quantile with :math:`P(|T_
+u| > t) = rate` (two-sided) or :math:`P(T_
+u > t)
+  = rate`, :math:`
+u` = ``dof`` (for a mean of ``n`` samples, ``dof = n - 1``)."""
+  if not 0.0 < rate < 1.0:
+    raise ValueError(f"`rate` must lie in (0, 1); got {rate}.")
+  if isinstance(dof, bool) or int(dof) != dof or dof < 1:
+    raise ValueError(f"`dof` must be an integer >= 1; got {dof!r}.")
+  tail = rate / 2.0 if two_sided else rate
+  return float(-special.stdtrit(int(dof), tail))
+
+
+def critical_value(rate: float, n: int, two_sided: bool = True) -> float:
+  """The multiplier of a mean's standard error at false-failure ``rate``: Student's t with
+  ``n - 1`` degrees of freedom below :data:`T_BELOW` samples, the normal z from there on."""
+  if n < T_BELOW:
+    return t_for_rate(rate, n - 1, two_sided)
+  return z_for_rate(rate, two_sided)
+
+
+def detectable(se: float, rate: float, n: int | None = None, two_sided: bool = True,
+               false_pass_rate: float = FALSE_PASS_RATE) -> float:
+  r"""Power of a mean test: the smallest discrepancy :math:`\delta` of the true mean from the
+  reference that the test ``|mean - ref| <= c_lpha SE`` detects with probability
+  :math:`\ge 1 - eta`:
+
+  .. math:: \delta = (c_lpha + c_eta)\,SE,
+
+  with :math:`c_lpha` the critical value at the false-failure ``rate`` (two- or one-sided) and
+  :math:`c_eta` the one-sided one at ``false_pass_rate`` (t quantiles when ``n`` < 100)."""
+  if n is None or n >= T_BELOW:
+    return (z_for_rate(rate, two_sided) + z_for_rate(false_pass_rate, False)) * float(se)
+  return (t_for_rate(rate, n - 1, two_sided) + t_for_rate(false_pass_rate, n - 1, False)) * \
+      float(se)
+
+
+def min_samples(discrepancy: float, std: float, false_fail_rate: float,
+                false_pass_rate: float = FALSE_PASS_RATE, two_sided: bool = True) -> int:
+  r"""Samples :math:`n` for a mean test to detect ``discrepancy`` with probability
+  :math:`1 - eta`: :math:`n = \lceil ((z_lpha + z_eta)\,\sigma / \delta)^2 ceil`
+  (CLT; the design of TFP's ``min_num_samples_for_dkwm_mean_test``, with a variance)."""
+  if not discrepancy > 0 or not std > 0:
+    raise ValueError(f"`discrepancy` and `std` must be > 0; got {discrepancy}, {std}.")
+  za = z_for_rate(false_fail_rate, two_sided) + z_for_rate(false_pass_rate, False)
+  return int(math.ceil((za * std / discrepancy) ** 2))
+
+
 def bonferroni(family_rate: float, n_tests: int) -> float:
   """Per-test rate so that ``n_tests`` tests together fail falsely with rate <= family_rate."""
-  if n_tests < 1:
-    raise ValueError(f"`n_tests` must be >= 1; got {n_tests}.")
+  if not 0.0 < family_rate < 1.0:
+    raise ValueError(f"`family_rate` must lie in (0, 1); got {family_rate}.")
+  if isinstance(n_tests, bool) or int(n_tests) != n_tests or n_tests < 1:
+    raise ValueError(f"`n_tests` must be an integer >= 1; got {n_tests!r}.")
   return family_rate / n_tests
 
 
@@ -56,6 +112,13 @@ def samples_for_resolution(sd: float, delta: float, z: float) -> int:
 
 def binomial_ci(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
   """Clopper-Pearson interval for a binomial proportion."""
+  if isinstance(trials, bool) or int(trials) != trials or trials < 1:
+    raise ValueError(f"`trials` must be an integer >= 1; got {trials!r}.")
+  if isinstance(successes, bool) or int(successes) != successes or not 0 <= successes <= trials:
+    raise ValueError(f"`successes` must be an integer in [0, trials={trials}]; got "
+                     f"{successes!r}.")
+  if not 0.0 < level < 1.0:
+    raise ValueError(f"`level` must lie in (0, 1); got {level}.")
   a = 1.0 - level
   # Beta quantiles: beta.ppf(q, a, b) is the inverse regularised incomplete beta betaincinv.
   lo = 0.0 if successes == 0 else float(special.betaincinv(successes, trials - successes + 1,

@@ -43,8 +43,10 @@ class Config:
   seed: int = 0
   x64: bool = False
   family_rate: float = stats.FAMILY_RATE
-  n_stochastic: int = 1   # number of Monte Carlo claims in the run (for the Bonferroni split)
+  n_stochastic: int = 1   # Monte Carlo claims in the registry (the Bonferroni split; fixed by the
+                          # registry, not by a selection, so a claim's tolerance never changes)
   quick: bool = False     # smaller problems, for smoke tests
+  claim_rate: float | None = None  # per-claim rate override (`gdm-jax seeds`)
 
   @property
   def dtype(self):
@@ -61,18 +63,32 @@ class Config:
   @property
   def rate(self) -> float:
     """Per-claim false-failure rate: the family rate split over the stochastic claims."""
+    if self.claim_rate is not None:
+      return self.claim_rate
     return stats.bonferroni(self.family_rate, self.n_stochastic)
 
   def z(self, two_sided: bool = True, split: int = 1) -> float:
     """z for this claim's rate, further split over ``split`` sub-tests of one claim."""
     return stats.z_for_rate(self.rate / split, two_sided=two_sided)
 
+  def crit(self, n: int, two_sided: bool = True, split: int = 1) -> float:
+    """The SE multiplier for a mean of ``n`` samples: t (n - 1 dof) below 100 samples, else z."""
+    return stats.critical_value(self.rate / split, n, two_sided)
+
+  def detects(self, se: float, n: int | None = None, two_sided: bool = True,
+              split: int = 1) -> float:
+    """The claim's power: the smallest discrepancy detected with probability >= 0.99
+    (:func:`gdm_jax.stats.detectable` at this claim's rate)."""
+    return stats.detectable(se, self.rate / split, n, two_sided)
+
   def dtype_origin(self) -> str:
     return f"{self.dtype_name} rtol {self.rtol:g} x max(1,|ref|)"
 
-  def z_origin(self, z: float, two_sided: bool = True, split: int = 1) -> str:
+  def z_origin(self, z: float, two_sided: bool = True, split: int = 1, n: int | None = None
+               ) -> str:
     side = "two-sided" if two_sided else "one-sided"
-    return f"z={z:.2f} x SE ({side}, false-failure rate {self.rate / split:.1e})"
+    q = f"t({n - 1})" if n is not None and n < stats.T_BELOW else "z"
+    return f"{q}={z:.2f} x SE ({side}, false-failure rate {self.rate / split:.1e})"
 
 
 class Evidence(NamedTuple):
@@ -81,6 +97,13 @@ class Evidence(NamedTuple):
   ``relation`` says how ``measured`` is compared with ``reference``:
   ``"=="``: ``|measured - reference| <= tolerance``; ``"<="``: ``measured <= reference + tolerance``;
   ``">="``: ``measured >= reference - tolerance``.
+
+  Both error rates are stated: the tolerance's ``origin`` gives the false-failure rate, and
+  ``detects`` the claim's power, the smallest discrepancy (in the units of ``measured``) that it
+  detects with probability >= 0.99 (a deterministic claim: its tolerance, the default).
+  ``effect`` is the size of the effect the claim is about (the term a derivation would drop, the
+  gap a bound leaves, the error of a written statement): a claim is only believed when
+  ``detects < effect``, otherwise its verdict is ``error`` (underpowered).
   """
   measured: float
   reference: float
@@ -89,12 +112,35 @@ class Evidence(NamedTuple):
   origin: str
   detail: str = ""
   data: Any = None  # optional per-case numbers, for reports and figures
+  detects: float | None = None
+  effect: float | None = None
+  effect_what: str = ""
+
+  @property
+  def power(self) -> float:
+    """``detects``, or the tolerance for a deterministic claim that states none."""
+    return float(self.tolerance) if self.detects is None else float(self.detects)
+
+  def problem(self) -> str | None:
+    """Why this evidence cannot give a verdict (non-finite numbers, an underpowered design)."""
+    nums = {"measured": self.measured, "reference": self.reference, "tolerance": self.tolerance,
+            "detects": self.power}
+    bad = [k for k, x in nums.items() if not math.isfinite(float(x))]
+    if bad:
+      return f"non-finite evidence ({', '.join(f'{k}={float(nums[k])}' for k in bad)})"
+    if self.effect is not None:
+      if not math.isfinite(float(self.effect)):
+        return f"non-finite effect size ({float(self.effect)})"
+      if self.power >= float(self.effect):
+        return (f"underpowered: detects {self.power:.3g} >= the effect {float(self.effect):.3g}"
+                f" ({self.effect_what or 'the effect the claim is about'})")
+    return None
 
   @property
   def holds(self) -> bool:
     m, r, t = float(self.measured), float(self.reference), float(self.tolerance)
-    if not (math.isfinite(m) or m == r):
-      return False
+    if not (math.isfinite(m) and math.isfinite(r) and math.isfinite(t)):
+      raise ValueError("`Evidence.holds` needs finite evidence; see Evidence.problem().")
     if self.relation == "==":
       return abs(m - r) <= t
     if self.relation == "<=":
@@ -145,7 +191,14 @@ def run_claim(claim: Claim, config: Config) -> Result:
   t0 = time.perf_counter()
   try:
     ev = claim.check(claim_key(config.seed, claim.id), config)
-    verdict = "holds" if ev.holds else "refuted"
+    why = ev.problem()
+    if why is None and claim.stochastic and ev.detects is None:
+      why = "a Monte Carlo claim must state its power (Evidence.detects)"
+    if why is not None:  # NaN evidence or an underpowered design is an error, never a verdict
+      ev = ev._replace(detail=f"{why}; {ev.detail}")
+      verdict = "error"
+    else:
+      verdict = "holds" if ev.holds else "refuted"
   except Exception as e:  # a crashing check is reported, never silently passed
     ev = Evidence(float("nan"), float("nan"), float("nan"), "==", "error",
                   f"{type(e).__name__}: {e}")
@@ -203,6 +256,15 @@ def _fork_is_safe() -> bool:
           not getattr(xla_bridge, "_backends", True) and _cpu_only())
 
 
+def n_stochastic(claims: Sequence[Claim] = ()) -> int:
+  """The Bonferroni count: the registry's Monte Carlo claims plus any unregistered ones given, so
+  a claim's tolerance is the same whichever claims a run selects."""
+  from gdm_jax.claims import REGISTRY
+  ids = {c.id for c in REGISTRY if c.stochastic}
+  ids |= {c.id for c in claims if c.stochastic}
+  return max(1, len(ids))
+
+
 def run_claims(claims: Sequence[Claim], config: Config,
                on_result: Callable[[Result], None] | None = None,
                workers: int = 1, cost: dict[str, float] | None = None) -> list[Result]:
@@ -215,11 +277,10 @@ def run_claims(claims: Sequence[Claim], config: Config,
   so the results do not depend on the schedule. ``cost`` (seconds per claim id, from an earlier
   run) orders the work longest first.
   """
-  n_stoch = max(1, sum(c.stochastic for c in claims))
-  config = dataclasses.replace(config, n_stochastic=n_stoch)
-  out: list[Result | None] = [None] * len(claims)
   from gdm_jax.claims import REGISTRY
   registered = {c.id: c for c in REGISTRY}
+  config = dataclasses.replace(config, n_stochastic=n_stochastic(claims))
+  out: list[Result | None] = [None] * len(claims)
   parallel = (workers > 1 and len(claims) > 1 and _fork_is_safe() and
               all(registered.get(c.id) is c for c in claims))
   if not parallel:
@@ -274,7 +335,9 @@ def to_json(results: Iterable[Result], config: Config) -> dict:
     rows.append({"id": r.claim.id, "question": r.claim.question, "kind": r.claim.kind,
                  "statement": r.claim.statement, "measured": _num(e.measured),
                  "reference": _num(e.reference), "tolerance": _num(e.tolerance),
-                 "relation": e.relation, "origin": e.origin, "detail": e.detail,
+                 "relation": e.relation, "origin": e.origin, "detects": _num(e.power),
+                 "effect": None if e.effect is None else _num(e.effect),
+                 "effect_what": e.effect_what, "detail": e.detail,
                  "verdict": r.verdict, "expected": r.claim.expected_verdict, "ok": r.ok,
                  "seconds": round(r.seconds, 3)})
   return {"claims": rows, "environment": environment(config)}
@@ -286,14 +349,16 @@ def _num(x):
 
 
 def to_markdown(results: Iterable[Result]) -> str:
-  lines = ["| id | question | kind | statement | measured | reference | tolerance | verdict |",
-           "|---|---|---|---|---|---|---|---|"]
+  lines = ["| id | question | kind | statement | measured | reference | tolerance | detects | "
+           "effect | verdict |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
   for r in results:
     e = r.evidence
     mark = "" if r.ok else " (UNEXPECTED)"
     lines.append(f"| `{r.claim.id}` | {r.claim.question} | {r.claim.kind} | "
                  f"{r.claim.statement.replace('|', '/')} | {fmt(e.measured)} | "
-                 f"{e.relation} {fmt(e.reference)} | {fmt(e.tolerance)} | {r.verdict}{mark} |")
+                 f"{e.relation} {fmt(e.reference)} | {fmt(e.tolerance)} | {fmt(e.power)} | "
+                 f"{'-' if e.effect is None else fmt(e.effect)} | {r.verdict}{mark} |")
   return "\n".join(lines) + "\n"
 
 
