@@ -13,6 +13,9 @@ _W = (0.4, 0.6)
 _MU = (-1.0, 1.5)
 _SD = (0.6, 0.5)
 SD0 = 1.5
+#: (weights, means, sds) of P1 and P0, for the float64 oracles of ``claims.oracles``.
+P1_MIXTURE = (_W, _MU, _SD)
+P0_MIXTURE = ((1.0,), (0.0,), (SD0,))
 
 
 def log_f1(x):

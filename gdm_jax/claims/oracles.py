@@ -84,3 +84,36 @@ def lme64(log_w, axis=-1) -> np.ndarray:
   """log-mean-exp in float64 by scipy (the reference for ``iwae_bound``)."""
   log_w = np.asarray(log_w, np.float64)
   return logsumexp(log_w, axis=axis) - math.log(log_w.shape[axis])
+
+
+def normal_logpdf64(x, mean, sd) -> np.ndarray:
+  """log N(x; mean, sd^2) elementwise in float64."""
+  x = np.asarray(x, np.float64)
+  return -0.5 * ((x - mean) / sd) ** 2 - math.log(sd) - 0.5 * _LOG_2PI
+
+
+def mixture_logpdf64(x, mixture) -> np.ndarray:
+  """log-density of a 1-D Gaussian mixture ``(weights, means, sds)`` in float64."""
+  w, mu, sd = mixture
+  comps = np.stack([math.log(wi) + normal_logpdf64(x, m, s) for wi, m, s in zip(w, mu, sd)])
+  return logsumexp(comps, axis=0)
+
+
+def jsd_quad64(log_p, log_q, breaks, lo, hi) -> float:
+  r""":math:`D_{JS}(p\|q) = \tfrac12\int p\log\frac{2p}{p+q} + \tfrac12\int q\log\frac{2q}{p+q}`
+  by ``scipy.integrate.quad`` on ``[lo, hi]`` split at ``breaks``, from float64 numpy
+  log-densities (``-inf`` off the support), :math:`0 \log 0 = 0`."""
+  from scipy import integrate
+
+  def f(x):
+    lp, lq = float(log_p(np.asarray([x]))[0]), float(log_q(np.asarray([x]))[0])
+    lm = np.logaddexp(lp, lq) - math.log(2)
+    out = 0.0
+    for la in (lp, lq):
+      if la > -np.inf:
+        out += 0.5 * math.exp(la) * (la - lm)
+    return out
+
+  pts = sorted(set([lo, *[b for b in breaks if lo < b < hi], hi]))
+  return float(sum(integrate.quad(f, a, b, epsabs=1e-13, epsrel=1e-12, limit=200)[0]
+                   for a, b in zip(pts[:-1], pts[1:])))
