@@ -12,6 +12,7 @@ import numpy as np
 from gdm_jax import change_of_variables as cov
 from gdm_jax import stats
 from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, max_rel_error
+from gdm_jax.claims.oracles import gaussian_logpdf64
 
 KS = (1, 2, 5, 16, 64)
 _LOG_2PI = math.log(2 * math.pi)
@@ -31,8 +32,11 @@ def _diag_instance(key, k, dtype):
 def _full_instance(key, k, dtype):
   k1, k2, k3 = jax.random.split(key, 3)
   mu = jax.random.normal(k1, (k,), dtype)
-  # A well-conditioned, non-symmetric, non-triangular S (some instances have det S < 0).
+  # A well-conditioned, non-symmetric, non-triangular S; for odd K its first column is negated,
+  # so det S < 0 there (a log|det| that drops the absolute value gives NaN).
   s = jnp.eye(k, dtype=dtype) + jax.random.normal(k2, (k, k), dtype) / (2.0 * math.sqrt(k))
+  if k % 2:
+    s = s.at[:, 0].multiply(-1.0)
   z0 = jax.random.normal(k3, (8, k), dtype)
   return mu, s, z0
 
@@ -44,37 +48,28 @@ def _affine_cases(key, dtype, full):
   for k in KS:
     mu, scale, z0 = (_full_instance if full else _diag_instance)(jax.random.fold_in(key, k), k,
                                                                  dtype)
-    g = (lambda z, mu=mu, s=scale: mu + s @ z) if full else (
-        lambda z, mu=mu, s=scale: mu + s * z)
+    g = cov.affine(mu, scale)  # the public map (shape checks only: the values are traced)
     x, lq = cov.pushforward_log_prob(g, cov.standard_normal_log_prob, z0)
-    out[k] = (mu, scale, x, lq)
+    sigma = scale @ scale.T if full else jnp.diag(scale ** 2)
+    out[k] = (mu, scale, x, lq, cov.gaussian_log_prob(x, mu, sigma))
   return out
 
 
-def gaussian_logpdf64(x, mu, sigma) -> np.ndarray:
-  r"""The oracle: closed-form :math:`\log \mathcal{N}(x; \mu, \Sigma)` in float64 numpy, from
-  the covariance (no jax, no Jacobian). ``x [N, K]``. ``tests/test_change_of_variables.py``
-  checks it against ``scipy.stats.multivariate_normal``, which verify does not import (it takes
-  over a second to import, a tenth of the warm run)."""
-  x, mu, sigma = (np.asarray(a, np.float64) for a in (x, mu, sigma))
-  chol = np.linalg.cholesky(sigma)
-  r = np.linalg.solve(chol, (x - mu).T)
-  return (-0.5 * np.sum(r * r, axis=0) - np.sum(np.log(np.diag(chol)))
-          - 0.5 * mu.shape[-1] * _LOG_2PI)
-
-
 def _check_affine(key, cfg: Config, full: bool) -> Evidence:
-  errs = {}
-  for k, (mu, scale, x, lq) in _affine_cases(key, cfg.dtype, full).items():
-    cov.affine(mu, scale)  # the public constructor accepts the instance
+  errs, logdet = {}, {}
+  for k, (mu, scale, x, lq, lq_closed) in _affine_cases(key, cfg.dtype, full).items():
     s64 = np.asarray(scale, np.float64)
     sigma = s64 @ s64.T if full else np.diag(s64 ** 2)
     ref = gaussian_logpdf64(x, mu, sigma)
-    errs[k] = max_rel_error(lq, np.atleast_1d(ref))
+    errs[k] = max(max_rel_error(lq, np.atleast_1d(ref)), max_rel_error(lq_closed, ref))
+    logdet[k] = abs(0.5 * np.linalg.slogdet(sigma)[1]) / max(1.0, float(np.max(np.abs(ref))))
   what = "N(mu, S S^T)" if full else "N(mu, diag(sigma^2))"
   return Evidence(max(errs.values()), 0.0, cfg.rtol, "==", cfg.dtype_origin(),
-                  f"max rel. error vs the float64 closed-form {what} log-density over K in {KS}",
-                  errs)
+                  f"max rel. error of Eq. (1) through the map affine(mu, scale) returns, and of "
+                  f"gaussian_log_prob, vs the float64 closed-form {what} log-density over K in {KS}"
+                  + ("; det S < 0 for odd K" if full else ""), errs,
+                  effect=max(logdet.values()),
+                  effect_what="the log|det J| term (relative), largest over K")
 
 
 def check_diag_affine_density(key, cfg: Config) -> Evidence:
@@ -88,13 +83,13 @@ def check_full_affine_density(key, cfg: Config) -> Evidence:
 @partial(jax.jit, static_argnums=(1, 2, 3), compiler_options=FULL_OPT)
 def _affine_samples(key, n, k, dtype):
   k1, k2 = jax.random.split(key)
-  mu, s, _ = _full_instance(k1, k, dtype)
+  mu, s, _ = _full_instance(k1, k, dtype)  # odd K = 5: det S < 0
   z0 = jax.random.normal(k2, (n, k), dtype)
-  return mu, s, mu + z0 @ s.T
+  return mu, s, cov.affine(mu, s)(z0)
 
 
 def check_affine_moments(key, cfg: Config) -> Evidence:
-  k = 4
+  k = 5
   n = 20_000 if cfg.quick else 200_000
   mu, s, x = _affine_samples(key, n, k, cfg.dtype)
   x = np.asarray(x, np.float64)
@@ -110,9 +105,15 @@ def check_affine_moments(key, cfg: Config) -> Evidence:
   zs = np.abs(m.mean - target) / m.se
   n_tests = est.shape[1]
   z = cfg.z(two_sided=True, split=n_tests)
+  # In z-score units the test detects |z| = z_alpha + z_beta; the transposed map S^T z0 (a plausible
+  # mistake) moves the covariance to S^T S, this many standard errors away:
+  wrong = np.concatenate([mu64, (s64.T @ s64)[iu]])
+  transposed = float(np.max(np.abs(wrong - target) / m.se))
   return Evidence(float(zs.max()), 0.0, z, "==", cfg.z_origin(z, True, n_tests),
                   f"max |z-score| of {n_tests} moment estimates (mean and upper triangle of "
-                  f"S S^T), n={n}")
+                  f"S S^T), n={n}, samples through the map affine(mu, S) returns, det S < 0",
+                  detects=z + stats.z_for_rate(stats.FALSE_PASS_RATE, False), effect=transposed,
+                  effect_what="|S^T S - S S^T| in standard errors (the transposed map)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,7 +140,8 @@ def check_nonlinear_1d(key, cfg: Config) -> Evidence:
     val, abserr = integrate.quad(f, -np.inf, np.inf, epsabs=1e-13, epsrel=1e-12, limit=200)
   return Evidence(val, 1.0, cfg.rtol, "==", cfg.dtype_origin(),
                   f"scipy.integrate.quad of exp(Eq. 1) for g(z)={_A}+{_B} sinh(z); quad error "
-                  f"estimate {abserr:.1e}")
+                  f"estimate {abserr:.1e}", effect=abs(_B * math.exp(0.5) - 1.0),
+                  effect_what="|E g'(Z) - 1| = |b e^(1/2) - 1|: the integral without the Jacobian")
 
 
 _M = (0.2, -0.4)  # Python floats: weakly typed, so the dtype follows the input
@@ -191,9 +193,14 @@ def check_nonlinear_2d(key, cfg: Config) -> Evidence:
   del key
   val, err = grid_integral_2d(_grid_log_prob_2d, cfg.dtype, half_width=14.0, n=281,
                               with_error=True)
+  t, w = np.polynomial.hermite_e.hermegauss(80)
+  e_sech2 = float(np.sum(w / np.cosh(t) ** 2) / np.sum(w))
+  no_jac = _S[0] * _S[1] * (1 + 0.5 * e_sech2) ** 2  # E det J(Z), the integral without 1/|det J|
   return Evidence(val, 1.0, cfg.rtol, "==", cfg.dtype_origin(),
                   "trapezoid quadrature on [-14,14]^2 (281^2 nodes, h = 0.1) of exp(Eq. 1) for a "
-                  f"nonlinear triangular map; inverse by bisection; |I_h - I_2h| = {err:.1e}")
+                  f"nonlinear triangular map; inverse by bisection; |I_h - I_2h| = {err:.1e}",
+                  effect=abs(no_jac - 1.0),
+                  effect_what="|E det J(Z) - 1| (Gauss-Hermite): the integral without the Jacobian")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,7 +256,8 @@ def check_written_base(key, cfg: Config) -> Evidence:
   return Evidence(val, 1.0, cfg.rtol, "==", cfg.dtype_origin(),
                   "integral over R^2 (trapezoid, h = 0.1, |I_h - I_2h| = "
                   f"{err:.1e}) of the written q(z0) = (2 pi)^(-1/2) exp(-z0'z0/2); "
-                  f"it is (2 pi)^((K-1)/2) = {math.sqrt(2 * math.pi):.4f} at K=2")
+                  f"it is (2 pi)^((K-1)/2) = {math.sqrt(2 * math.pi):.4f} at K=2",
+                  effect=abs(val - 1.0), effect_what="the written density's error")
 
 
 def _check_written(key, cfg: Config, written, mu, scale, full: bool, what: str) -> Evidence:
@@ -261,7 +269,8 @@ def _check_written(key, cfg: Config, written, mu, scale, full: bool, what: str) 
   detail = (f"integral over R^2 (trapezoid, h = 0.1, |I_h - I_2h| = {err:.1e}) of the written "
             f"density ({what}); |error| of the written log-density in nats: " +
             ", ".join(f"K={k}: {e:.3g}" for k, e in errs.items()))
-  return Evidence(val, 1.0, cfg.rtol, "==", cfg.dtype_origin(), detail, errs)
+  return Evidence(val, 1.0, cfg.rtol, "==", cfg.dtype_origin(), detail, errs,
+                  effect=abs(val - 1.0), effect_what="the written density's error")
 
 
 def check_written_diag(key, cfg: Config) -> Evidence:
