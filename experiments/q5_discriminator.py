@@ -5,7 +5,9 @@ import numpy as np
 
 from _common import parse, plt, save, write_table
 from gdm_jax import gan
-from gdm_jax.claims import densities as ds, q5
+from gdm_jax.claims import densities as ds
+
+GRID = np.linspace(-4.0, 4.0, 401)
 
 
 def main():
@@ -25,11 +27,13 @@ def main():
   keys = jax.random.split(key, seeds)
   params = jax.vmap(lambda k: jax.vmap(lambda n: run(k, n))(jnp.asarray(ns)))(keys)
   flat = jax.tree_util.tree_map(lambda p: p.reshape((-1,) + p.shape[2:]), params)
-  err = np.asarray(q5._l1_error(flat, jnp.float32)).reshape(seeds, len(ns))
+  x = jnp.asarray(GRID, jnp.float32)
+  lf1, lf0 = ds.log_f1(x), ds.log_f0(x)
+  err = np.asarray(jax.vmap(lambda p: gan.recovered_density_error(p, x, lf1, lf0))(flat))
+  err = err.reshape(seeds, len(ns))
   print(write_table(args.out, "q5_error_vs_n", ["n", "mean E_P1|log f1_hat - log f1|", "SE"],
                     [[n, float(err[:, i].mean()), float(err[:, i].std(ddof=1) / np.sqrt(seeds))]
                      for i, n in enumerate(ns)]))
-  x = jnp.asarray(q5.GRID, jnp.float32)
   p_big = jax.tree_util.tree_map(lambda p: p[0, -1], params)
   p_small = jax.tree_util.tree_map(lambda p: p[0, 0], params)
   fig, ax = plt.subplots(1, 2, figsize=(10, 4))

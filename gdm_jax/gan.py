@@ -104,3 +104,18 @@ def discriminator_logit(params, x: Array, hidden: int = 32) -> Array:
   """The trained network's logit at ``x [..., dim]`` -> ``[...]``."""
   return MLP((hidden, hidden, 1)).apply(params, x)[..., 0]
 
+
+
+def recovered_density_error(params, grid: Array, log_f1: Array, log_f0: Array,
+                            hidden: int = 32) -> Array:
+  r""":math:`\mathbb{E}_{P_1}|\log \hat f_1 - \log f_1|` on a 1-D ``grid`` (trapezoid rule),
+  :math:`\log \hat f_1 = \log f_0 + l_\psi` from the trained logit network ``params``:
+
+  .. math:: \int f_1(x)\,|\log f_0(x) + l_\psi(x) - \log f_1(x)|\,dx.
+
+  ``grid [G]``, ``log_f1, log_f0 [G]`` (the densities on the grid). Returns a scalar; vmap over
+  ``params`` for a batch of networks."""
+  from gdm_jax.divergences import trapezoid_weights
+  w = trapezoid_weights(grid) * jnp.exp(log_f1)
+  est = density_from_logit(log_f0, discriminator_logit(params, grid[:, None], hidden))
+  return jnp.sum(w * jnp.abs(est - log_f1))

@@ -107,7 +107,7 @@ def test_bad_input_names_the_argument(call, name):
 @pytest.mark.parametrize("k", [1, 2, 16, 64])
 def test_verify_gaussian_oracle_matches_scipy(k):
   # q1's verify claims compare with this float64 closed form instead of importing scipy.stats.
-  from gdm_jax.claims.q1 import gaussian_logpdf64
+  from gdm_jax.claims.oracles import gaussian_logpdf64
   mu, _, s, z0 = _instance(k, np.float64, seed=k)
   sigma = s @ s.T
   x = mu + z0 @ s.T
