@@ -189,26 +189,37 @@ def check_parallel_lines(key, cfg: Config) -> Evidence:
   jsd, w1, g_jsd, g_w1 = (np.asarray(a, np.float64) for a in _parallel_lines_cases(
       np.asarray(THETAS, cfg.dtype), eps, LINE_GRID.astype(cfg.dtype)))
   h = 1e-4
-  errs, unsorted = {}, {}
+  errs, unsorted, fd_err = {}, {}, 0.0
+  e64 = eps.astype(np.float64)
   for i, th in enumerate(THETAS):
     ref = _jsd_gauss64(th)
     dref = (_jsd_gauss64(th + h) - _jsd_gauss64(th - h)) / (2 * h)  # central difference
+    dref2 = (_jsd_gauss64(th + 2 * h) - _jsd_gauss64(th - 2 * h)) / (4 * h)
+    fd = abs(dref2 - dref)  # ~3 x the central difference's O(h^2) error: its error estimate
+    fd_err = max(fd_err, fd)
     sign = math.copysign(1.0, th) if th != 0 else None
-    errs[th] = max(abs(jsd[i] - ref), abs(g_jsd[i] - dref) / max(1.0, abs(dref)),
-                   abs(w1[i] - abs(th)),
-                   abs(g_w1[i] - sign) if sign is not None else 0.0)
-    e64 = eps.astype(np.float64)
-    unsorted[th] = abs(np.mean(np.abs(th + SIGMA * e64[::-1] - SIGMA * e64)) - abs(th))
+    tol = cfg.rtol
+    # Each error over its own tolerance: rtol x max(1, |ref|), and for the derivative also the
+    # central difference's error estimate.
+    errs[th] = max(abs(jsd[i] - ref) / (tol * max(1.0, ref)),
+                   abs(g_jsd[i] - dref) / (tol * max(1.0, abs(dref)) + fd),
+                   abs(w1[i] - abs(th)) / (tol * max(1.0, abs(th))),
+                   abs(g_w1[i] - sign) / tol if sign is not None else 0.0)
+    unsorted[th] = abs(np.mean(np.abs(th + SIGMA * e64[::-1] - SIGMA * e64)) - abs(th)) / (
+        tol * max(1.0, abs(th)))
   far = [i for i, th in enumerate(THETAS) if abs(th) >= 0.3]
-  return Evidence(max(errs.values()), 0.0, cfg.rtol, "==", cfg.dtype_origin(),
+  return Evidence(max(errs.values()), 0.0, 1.0, "==",
+                  cfg.dtype_origin() + f" per term; + the central difference's error estimate "
+                  f"|D(2h) - D(h)| <= {fd_err:.1e} for dJSD",
                   f"max over theta in {THETAS} of |JSD - quad|, |dJSD/dtheta - central difference "
-                  "of quad| (rel.), |W1 - |theta||, |dW1/dtheta - sign theta| (autodiff, sigma = "
-                  f"{SIGMA}); for |theta| >= 0.3: JSD = {', '.join(f'{jsd[i]:.6f}' for i in far)}, "
-                  f"dJSD = {', '.join(f'{g_jsd[i]:.1e}' for i in far)}, dW1 = "
+                  "of quad|, |W1 - |theta||, |dW1/dtheta - sign theta| (autodiff, sigma = "
+                  f"{SIGMA}), each over its tolerance; for |theta| >= 0.3: JSD = "
+                  f"{', '.join(f'{jsd[i]:.6f}' for i in far)}, dJSD = "
+                  f"{', '.join(f'{g_jsd[i]:.1e}' for i in far)}, dW1 = "
                   f"{', '.join(f'{g_w1[i]:.3f}' for i in far)}", errs,
                   effect=min(v for th, v in unsorted.items() if abs(th) < 0.3 and v > 0),
-                  effect_what="the smallest error of W1 without sorting (theta < 0.3)")
-
+                  effect_what="the smallest error of W1 without sorting (theta < 0.3), in "
+                  "tolerances")
 
 CLAIMS = [
     Claim("q7.disjoint_is_log2", "Q7", "theorem",
