@@ -1,4 +1,4 @@
-"""`gdm-jax`: run the claims and print verdicts. Only parses flags, runs and formats."""
+"""The ``gdm-jax`` command line: parses and checks flags, runs the claims, formats the results."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+DESCRIPTION = """\
+Numerical checks of the mathematics of deep generative models (VAEs, autoregressive models,
+GANs) in JAX. `gdm-jax verify` runs every claim of the problem set against an independent
+reference and prints a verdict table: a theorem must hold, an erratum (a false statement of the
+written answers) must be refuted."""
+
+EPILOG = """\
+environment: JAX_ENABLE_X64=1 runs in float64 (as --x64); GDM_JAX_NO_CACHE=1 is --no-cache. Exit
+status: 0 when every claim ran to finite evidence and came out as expected; 1 when one did not (a
+verdict 'error' included) or an output file could not be written; 2 for a usage error; 130 when
+interrupted (Ctrl-C)."""
+
 
 def _warn(msg: str) -> None:
   """A one-line warning on stderr (the run goes on)."""
@@ -34,7 +47,8 @@ def fast_compile_flags(flags: str) -> str:
 
 
 def _env_set(name: str) -> bool:
-  return os.environ.get(name, "") in ("1", "true", "yes")
+  """True for the values jax reads as true in its own boolean variables (1, true, yes, on...)."""
+  return os.environ.get(name, "").strip().lower() in ("1", "true", "t", "yes", "y", "on")
 
 
 def cache_enabled(no_cache_flag: bool) -> bool:
@@ -150,19 +164,113 @@ def _run(args, selected, cfg, on_result=None):
   return results
 
 
-def _seconds(text: str) -> float:
-  x = float(text)
-  if not (math.isfinite(x) and x >= 0):
-    raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0 (0: no limit); got {text}")
+def _type(check):
+  """An argparse ``type`` from ``check(text)``, which returns the value or raises ValueError with
+  the message argparse prints (``gdm-jax verify: error: argument --x: <message>``, exit 2)."""
+  def parse(text):
+    try:
+      return check(text)
+    except ValueError as e:
+      raise argparse.ArgumentTypeError(str(e)) from None
+  parse.__name__ = check.__name__
+  return parse
+
+
+def _number(text: str) -> float:
+  try:
+    return float(text)
+  except ValueError:
+    raise ValueError(f"not a number: {text!r}") from None
+
+
+@_type
+def _rate(text: str) -> float:
+  """A false-failure rate: strictly between 0 and 1."""
+  x = _number(text)
+  if not 0 < x < 1:  # also rejects nan
+    raise ValueError(f"a rate must be strictly between 0 and 1; got {text}")
   return x
+
+
+@_type
+def _count(text: str) -> int:
+  try:
+    n = int(text)
+  except ValueError:
+    raise ValueError(f"not a whole number: {text!r}") from None
+  if n < 1:
+    raise ValueError(f"must be at least 1; got {n}")
+  return n
+
+
+@_type
+def _seconds(text: str) -> float:
+  x = _number(text)
+  if not (math.isfinite(x) and x >= 0):
+    raise ValueError(f"must be a number of seconds >= 0 (0: no limit); got {text}")
+  return x
+
+
+@_type
+def _out_file(text: str) -> str:
+  """A file the run will write ('-': stdout): checked before anything runs."""
+  if text == "-":
+    return text
+  p = Path(text)
+  if p.is_dir():
+    raise ValueError(f"{text} is a folder, not a file")
+  folder = p.parent
+  if not folder.is_dir():
+    raise ValueError(f"folder {folder} does not exist")
+  if not os.access(folder, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+    raise ValueError(f"cannot write {text}")
+  return text
+
+
+@_type
+def _out_dir(text: str) -> str:
+  """A folder the run will create or write in: checked before anything runs."""
+  q = Path(text)
+  while not q.exists() and q != q.parent:
+    q = q.parent
+  if not q.is_dir():
+    raise ValueError(f"{q} is not a folder")
+  if not os.access(q, os.W_OK | os.X_OK):
+    raise ValueError(f"cannot write in {q}")
+  return text
+
+
+@_type
+def _readme(text: str) -> str:
+  """A README with the claims-table markers, readable and writable."""
+  try:
+    body = Path(text).read_text()
+  except (OSError, ValueError) as e:
+    raise ValueError(f"cannot read {text} ({e})") from None
+  if README_START not in body or README_END not in body:
+    raise ValueError(f"{text} has no {README_START} ... {README_END} block")
+  if not os.access(text, os.W_OK):
+    raise ValueError(f"cannot write {text}")
+  return text
+
+
+def _version() -> str:
+  """The installed distribution's version (the package's own in a source tree)."""
+  from importlib.metadata import PackageNotFoundError, version
+  try:
+    return version("gdm-jax")
+  except PackageNotFoundError:
+    import gdm_jax
+    return gdm_jax.__version__
 
 
 def _common(p: argparse.ArgumentParser) -> None:
   p.add_argument("--only", default=None, help="glob(s) of claim ids, comma separated (q1.*)")
-  p.add_argument("--x64", action="store_true", help="run in float64 (default float32)")
+  p.add_argument("--x64", action="store_true",
+                 help="run in float64 (default float32); JAX_ENABLE_X64=1 does the same")
   p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0, deterministic)")
   p.add_argument("--quick", action="store_true", help="smaller problems (smoke runs)")
-  p.add_argument("--workers", type=int, default=None,
+  p.add_argument("--workers", type=_count, default=None,
                  help="claims run in this many processes (default: number of CPU cores)")
   p.add_argument("--no-cache", action="store_true",
                  help="disable jax's persistent compilation cache (also GDM_JAX_NO_CACHE=1)")
@@ -174,35 +282,38 @@ def _timeout_flag(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="gdm-jax", description=__doc__)
+  p = argparse.ArgumentParser(prog="gdm-jax", description=DESCRIPTION, epilog=EPILOG)
+  p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
   sub = p.add_subparsers(dest="command", required=True)
-  v = sub.add_parser("verify", help="run every claim and print the verdict table")
+  v = sub.add_parser("verify", help="run every claim and print the verdict table", epilog=EPILOG)
   _common(v)
   _timeout_flag(v)
-  v.add_argument("--json", default=None, metavar="PATH", help="write results as JSON")
-  v.add_argument("--markdown", default=None, metavar="PATH",
+  v.add_argument("--json", type=_out_file, default=None, metavar="PATH",
+                 help="write results as JSON")
+  v.add_argument("--markdown", type=_out_file, default=None, metavar="PATH",
                  help="write the verdict table as markdown ('-' for stdout)")
-  v.add_argument("--readme", default=None, metavar="PATH",
+  v.add_argument("--readme", type=_readme, default=None, metavar="PATH",
                  help="rewrite the claims table between the markers in this README")
-  v.add_argument("--family-rate", type=float, default=None,
-                 help="family-wise false-failure rate of the run (default 1e-6)")
+  v.add_argument("--family-rate", type=_rate, default=None, metavar="RATE",
+                 help="family-wise false-failure rate of the run, in (0, 1) (default 1e-6)")
   r = sub.add_parser("report", help="run verify and the experiments; write an HTML report")
   _common(r)
   _timeout_flag(r)
-  r.add_argument("--out", default="report", help="output folder (default ./report)")
+  r.add_argument("--out", type=_out_dir, default="report", help="output folder (default ./report)")
   r.add_argument("--skip-experiments", action="store_true",
                  help="reuse the figures already in OUT/figures")
   m = sub.add_parser("mutate", help="plant known mistakes one at a time; verify must refute each")
   _common(m)
   m.add_argument("--mutation", default=None, help="glob of mutation names (default: all)")
-  m.add_argument("--json", default=None, metavar="PATH")
+  m.add_argument("--json", type=_out_file, default=None, metavar="PATH")
   s = sub.add_parser("seeds", help="rerun the Monte Carlo claims over many seeds at a loose "
                      "per-claim rate and compare the observed false-failure rate with the design")
   _common(s)
   _timeout_flag(s)
-  s.add_argument("--n", type=int, default=20, help="number of seeds")
-  s.add_argument("--rate", type=float, default=0.01, help="per-claim false-failure rate")
-  s.add_argument("--json", default=None, metavar="PATH")
+  s.add_argument("--n", type=_count, default=20, help="number of seeds (at least 1)")
+  s.add_argument("--rate", type=_rate, default=0.01,
+                 help="per-claim false-failure rate, in (0, 1) (default 0.01)")
+  s.add_argument("--json", type=_out_file, default=None, metavar="PATH")
   return p
 
 
@@ -276,7 +387,7 @@ def cmd_verify(args) -> int:
   if selected is None:
     return 2
   cfg = Config(seed=args.seed, x64=args.x64, quick=args.quick,
-               family_rate=args.family_rate or stats.FAMILY_RATE)
+               family_rate=stats.FAMILY_RATE if args.family_rate is None else args.family_rate)
   t0 = time.perf_counter()
   # No auto-refresh: a refresh thread must not be running when the worker processes fork.
   with Progress(console=console, transient=True, auto_refresh=False) as prog:
@@ -313,10 +424,12 @@ def cmd_verify(args) -> int:
 
 def cmd_report(args) -> int:
   args.cache_on = setup_jax(args.x64, not args.no_cache)
-  from gdm_jax import claims, report
+  from gdm_jax import report
   from gdm_jax.claims.core import Config, environment
   console = _console()
-  selected = claims.select(args.only)
+  selected = _select(console, args.only)
+  if selected is None:
+    return 2
   out = Path(args.out)
   figs = out / "figures"
   if not _save(console, figs, lambda p: p.mkdir(parents=True, exist_ok=True)):
@@ -365,7 +478,13 @@ def cmd_seeds(args) -> int:
   from gdm_jax import claims, stats
   from gdm_jax.claims.core import Config, run_claims
   console = _console()
-  selected = [c for c in claims.select(args.only) if c.stochastic]
+  selected = _select(console, args.only)
+  if selected is None:
+    return 2
+  selected = [c for c in selected if c.stochastic]
+  if not selected:
+    console.print(f"[red]`--only {escape(str(args.only))}` selects no Monte Carlo claim[/red]")
+    return 2
   fails, trials, per_claim = 0, 0, {c.id: 0 for c in selected}
   for seed in range(args.n):
     cfg = Config(seed=1000 + seed, x64=args.x64, quick=args.quick, claim_rate=args.rate)
@@ -393,10 +512,12 @@ COMMANDS = {"verify": cmd_verify, "report": cmd_report, "mutate": cmd_mutate, "s
 
 
 def main(argv=None) -> int:
-  """Runs one command; returns its exit status. Ctrl-C ends the run with one line and status 130
-  (run_claims has killed its worker processes by then)."""
+  """Runs one command; returns its exit status (see :data:`EPILOG`). Ctrl-C ends the run with one
+  line and status 130 (run_claims has killed its worker processes by then)."""
   try:
     args = build_parser().parse_args(argv)
+    if _env_set("JAX_ENABLE_X64"):  # honoured, not overridden by setup_jax: the same as --x64
+      args.x64 = True
     return COMMANDS[args.command](args)
   except KeyboardInterrupt:
     print("gdm-jax: interrupted", file=sys.stderr)

@@ -160,11 +160,13 @@ def test_brackets_in_claim_text_print_verbatim_and_an_error_exits_1(tmp_path):
   assert [c["verdict"] for c in doc["claims"]] == ["holds", "error"]
 
 
-def test_all_as_expected_exits_0(tmp_path):
+def test_all_as_expected_exits_0_and_jax_enable_x64_is_honoured(tmp_path):
   out = tmp_path / "v.json"
-  proc = _toy(tmp_path, "verify", "--only", "t.ok,t.ok2", "--json", str(out))
+  proc = _toy(tmp_path, "verify", "--only", "t.ok,t.ok2", "--json", str(out),
+              env=_env(tmp_path, JAX_ENABLE_X64="1"))
   assert proc.returncode == 0, proc.stderr[-3000:]
   doc = json.loads(out.read_text())
+  assert doc["environment"]["x64"] is True and "[float64, seed 0]" in proc.stdout
   assert all(c["verdict"] == "holds" for c in doc["claims"])
 
 
@@ -241,3 +243,78 @@ def test_write_costs_failure_is_a_warning(tmp_path, capsys):
   write_costs(tmp_path / "missing-folder" / "c.json", {"a": 1.0})
   err = capsys.readouterr().err
   assert err.startswith("gdm-jax: warning:") and len(err.strip().splitlines()) == 1
+
+
+def _parse_error(capsys, *argv):
+  from gdm_jax import cli
+  with pytest.raises(SystemExit) as e:
+    cli.main(list(argv))
+  return e.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["verify", "--family-rate", "2"], "--family-rate: a rate must be strictly between 0 and 1"),
+    (["verify", "--family-rate", "5"], "--family-rate: a rate must be strictly between 0 and 1"),
+    (["verify", "--family-rate", "0"], "--family-rate: a rate must be strictly between 0 and 1"),
+    (["verify", "--family-rate", "nan"], "strictly between 0 and 1"),
+    (["verify", "--family-rate", "x"], "not a number"),
+    (["seeds", "--rate", "1"], "--rate: a rate must be strictly between 0 and 1"),
+    (["seeds", "--rate", "-0.1"], "--rate: a rate must be strictly between 0 and 1"),
+    (["seeds", "--n", "0"], "--n: must be at least 1"),
+    (["verify", "--workers", "0"], "--workers: must be at least 1"),
+    (["seeds", "--workers", "-2"], "--workers: must be at least 1"),
+    (["verify", "--claim-timeout", "-1"], "--claim-timeout: must be a number of seconds"),
+    (["verify", "--json", "/nonexistent/dir/x.json"], "--json: folder /nonexistent/dir does not"),
+    (["verify", "--markdown", "/nonexistent/dir/x.md"], "--markdown: folder /nonexistent/dir"),
+    (["mutate", "--json", "/nonexistent/x.json"], "--json: folder /nonexistent does not exist"),
+    (["seeds", "--json", "/nonexistent/x.json"], "--json: folder /nonexistent does not exist"),
+    (["verify", "--readme", "/nonexistent/README.md"], "--readme: cannot read"),
+    (["verify", "--readme", str(ROOT / "pyproject.toml")], "has no <!-- claims:start -->"),
+])
+def test_bad_flags_are_argparse_errors_before_anything_runs(capsys, argv, message):
+  code, err = _parse_error(capsys, *argv)
+  assert code == 2 and message in err, err
+
+
+def test_output_paths_are_checked_before_running(tmp_path, capsys):
+  code, err = _parse_error(capsys, "verify", "--json", str(tmp_path))
+  assert code == 2 and "is a folder" in err
+  (tmp_path / "f").write_text("")
+  code, err = _parse_error(capsys, "report", "--out", str(tmp_path / "f" / "report"))
+  assert code == 2 and "is not a folder" in err
+
+
+def test_version_and_user_facing_help(capsys):
+  from importlib.metadata import version
+  from gdm_jax import cli
+  with pytest.raises(SystemExit) as e:
+    cli.main(["--version"])
+  assert e.value.code == 0
+  assert capsys.readouterr().out.strip() == f"gdm-jax {version('gdm-jax')}"
+  help_text = cli.build_parser().format_help()
+  assert "Only parses flags" not in help_text and "verdict table" in help_text
+  assert "JAX_ENABLE_X64" in help_text and "130" in help_text
+
+
+def test_report_with_an_unknown_glob_is_a_clear_error(tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "gdm_jax.cli", "report", "--only", "nope",
+                         "--out", str(tmp_path / "r")], capture_output=True, text=True, cwd=ROOT,
+                        env=_env(tmp_path), timeout=120)
+  assert proc.returncode == 2 and "matches no claim" in proc.stdout, proc.stderr[-3000:]
+  assert "Traceback" not in proc.stderr
+
+
+def test_an_unknown_glob_suggests_ids_that_exist():
+  from gdm_jax import claims
+  ids = {c.id for c in claims.REGISTRY}
+  with pytest.raises(ValueError, match="matches no claim") as e:
+    claims.select("q9.*")
+  msg = str(e.value)
+  assert "q1.*" in msg and "q7.*" in msg and "iwae" not in msg
+  with pytest.raises(ValueError, match="closest ids: q1.nonlinear_1d"):
+    claims.select("q1.nonlinear1d")
+  with pytest.raises(ValueError, match=": zz matches no claim"):
+    claims.select("q1.*,zz")  # a typo never silently shrinks a run
+  for word in msg.replace(",", " ").replace(";", " ").split():
+    if word.startswith("q") and "." in word and "*" not in word:
+      assert word.rstrip(".") in ids
