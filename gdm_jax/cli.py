@@ -486,6 +486,7 @@ def cmd_seeds(args) -> int:
     console.print(f"[red]`--only {escape(str(args.only))}` selects no Monte Carlo claim[/red]")
     return 2
   fails, trials, per_claim = 0, 0, {c.id: 0 for c in selected}
+  errors: dict[str, str] = {}  # a claim that did not run to finite evidence: never a pass
   for seed in range(args.n):
     cfg = Config(seed=1000 + seed, x64=args.x64, quick=args.quick, claim_rate=args.rate)
     for r in run_claims(selected, cfg, timeout=args.claim_timeout or None):
@@ -493,19 +494,23 @@ def cmd_seeds(args) -> int:
       if not r.ok:
         fails += 1
         per_claim[r.claim.id] += 1
+      if r.verdict == "error":
+        errors.setdefault(r.claim.id, f"seed {cfg.seed}: {r.evidence.detail}")
     claims.clear_caches()
   lo, hi = stats.binomial_ci(fails, trials)
   console.print(f"{fails}/{trials} false failures = {fails / trials:.4f} (95% CI {lo:.4f} to "
                 f"{hi:.4f}); design rate {args.rate}")
   for k, v in per_claim.items():
     console.print(f"  {escape(f'{k:32s}')} {v}/{args.n}")
+  for k, why in errors.items():
+    console.print(f"[red]  {escape(k)}: error ({escape(why)})[/red]")
   ok = lo <= args.rate
   saved = True
   if args.json:
     doc = {"failures": fails, "trials": trials, "ci95": [lo, hi], "design_rate": args.rate,
-           "per_claim": per_claim, "consistent": ok}
+           "per_claim": per_claim, "consistent": ok, "errors": errors}
     saved = _save(console, args.json, lambda p: p.write_text(json.dumps(doc, indent=2)))
-  return 0 if ok and saved else 1
+  return 0 if ok and saved and not errors else 1
 
 
 COMMANDS = {"verify": cmd_verify, "report": cmd_report, "mutate": cmd_mutate, "seeds": cmd_seeds}

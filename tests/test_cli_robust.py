@@ -83,7 +83,9 @@ def boom(key, cfg):
 TOYS = [Claim("t.ok", "T", "theorem", "E[w] = 1 for w in [a/b.json]", ok),
         Claim("t.ok2", "T", "theorem", "s", ok),
         Claim("t.slow", "T", "theorem", "sleeps", slow),
-        Claim("t.boom", "T", "theorem", "crashes", boom)]
+        Claim("t.boom", "T", "theorem", "crashes", boom),
+        Claim("t.mc", "T", "theorem", "s", lambda k, c: ok(k, c)._replace(detects=0.0), True),
+        Claim("t.mcboom", "T", "theorem", "s", boom, True)]
 claims.select = lambda pattern: [c for c in TOYS if c.id in pattern.split(",")]
 if os.environ.get("TOY_READ_ONLY_CACHE"):  # a read-only file system under the cache folder
   import errno, tempfile
@@ -168,6 +170,13 @@ def test_all_as_expected_exits_0_and_jax_enable_x64_is_honoured(tmp_path):
   doc = json.loads(out.read_text())
   assert doc["environment"]["x64"] is True and "[float64, seed 0]" in proc.stdout
   assert all(c["verdict"] == "holds" for c in doc["claims"])
+
+
+def test_seeds_exits_1_when_a_claim_errors(tmp_path):
+  fine = _toy(tmp_path, "seeds", "--only", "t.mc,t.ok", "--n", "2")
+  assert fine.returncode == 0, fine.stdout[-3000:] + fine.stderr[-3000:]
+  bad = _toy(tmp_path, "seeds", "--only", "t.mc,t.mcboom", "--n", "2", "--rate", "0.9")
+  assert bad.returncode == 1 and "t.mcboom: error (seed 1000: RuntimeError" in bad.stdout
 
 
 def _break_cache(tmp_path, how):
