@@ -249,7 +249,9 @@ def run_claim(claim: Claim, config: Config, timeout: float | None = None) -> Res
   except ClaimTimeout as e:
     ev, verdict = _error(str(e)), "error"
   except Exception as e:  # a crashing check is reported, never silently passed
-    ev, verdict = _error(f"{type(e).__name__}: {e}"), "error"
+    ev = Evidence(float("nan"), float("nan"), float("nan"), "==", "error",
+                  f"{type(e).__name__}: {e}")
+    verdict = "error"
   return Result(claim, ev, verdict, time.perf_counter() - t0)
 
 
