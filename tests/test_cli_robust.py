@@ -34,6 +34,12 @@ def test_in_process_claim_past_its_time_limit_is_an_error():
   assert ok.verdict == "holds"  # the next claim runs as usual
 
 
+def test_run_claims_validates_its_timeout():
+  for bad in (-1.0, float("nan"), float("inf")):
+    with pytest.raises(ValueError, match="timeout"):
+      run_claims([Claim("t.ok", "T", "theorem", "s", _ok)], Config(), timeout=bad)
+
+
 FORKED = """
 import os, sys, time
 from gdm_jax.claims.core import Claim, Config, Evidence, run_claims, _fork_is_safe

@@ -350,6 +350,8 @@ def run_claims(claims: Sequence[Claim], config: Config,
   in this process it is ``SIGALRM`` (:func:`_alarm`: the main thread on POSIX only, and a long
   call into XLA finishes before it fires).
   """
+  if timeout is not None and not (timeout >= 0 and math.isfinite(timeout)):
+    raise ValueError(f"`timeout` must be a number of seconds >= 0 or None; got {timeout!r}.")
   config = dataclasses.replace(config, n_stochastic=n_stochastic(claims))
   parallel = workers > 1 and len(claims) > 1 and _fork_is_safe()
   if not parallel:
