@@ -1,12 +1,31 @@
-"""`gdm-jax`: run the claims and print verdicts. Only parses flags, runs and formats."""
+"""The ``gdm-jax`` command line: parses and checks flags, runs the claims, formats the results."""
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+DESCRIPTION = """\
+Numerical checks of the mathematics of deep generative models (VAEs, autoregressive models,
+GANs) in JAX. `gdm-jax verify` runs every claim of the problem set against an independent
+reference and prints a verdict table: a theorem must hold, an erratum (a false statement of the
+written answers) must be refuted."""
+
+EPILOG = """\
+environment: JAX_ENABLE_X64=1 runs in float64 (as --x64); GDM_JAX_NO_CACHE=1 is --no-cache. Exit
+status: 0 when every claim ran to finite evidence and came out as expected; 1 when one did not (a
+verdict 'error' included) or an output file could not be written; 2 for a usage error; 130 when
+interrupted (Ctrl-C)."""
+
+
+def _warn(msg: str) -> None:
+  """A one-line warning on stderr (the run goes on)."""
+  print(f"gdm-jax: warning: {' '.join(msg.split())}", file=sys.stderr)
 
 
 def cache_dir() -> Path:
@@ -28,7 +47,8 @@ def fast_compile_flags(flags: str) -> str:
 
 
 def _env_set(name: str) -> bool:
-  return os.environ.get(name, "") in ("1", "true", "yes")
+  """True for the values jax reads as true in its own boolean variables (1, true, yes, on...)."""
+  return os.environ.get(name, "").strip().lower() in ("1", "true", "t", "yes", "y", "on")
 
 
 def cache_enabled(no_cache_flag: bool) -> bool:
@@ -36,8 +56,20 @@ def cache_enabled(no_cache_flag: bool) -> bool:
   return not no_cache_flag and not _env_set("GDM_JAX_NO_CACHE")
 
 
-def setup_jax(x64: bool, use_cache: bool) -> None:
+def _writable_dir(d: Path) -> str | None:
+  """None when files can be created in ``d`` (made if missing); otherwise why not."""
+  try:
+    d.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=d):
+      pass
+  except OSError as e:
+    return e.strerror or str(e)
+  return None
+
+
+def setup_jax(x64: bool, use_cache: bool) -> bool:
   """Configures jax before any computation: precision and the persistent compilation cache.
+  Returns whether the persistent cache is on.
 
   The only cache is jax's own persistent compilation cache, keyed on the lowered program itself,
   so a changed function, dependency or network always traces anew and never reuses a stale
@@ -50,6 +82,9 @@ def setup_jax(x64: bool, use_cache: bool) -> None:
   (``--xla_cpu_use_fusion_emitters=false``: the L-BFGS programs compile ~35% faster, cold verify
   78 s -> 57 s of CPU, at the same run time). All verdicts are unchanged. ``GDM_JAX_XLA_OPT=1``
   keeps XLA's defaults; a flag already in ``XLA_FLAGS`` is left as it is.
+
+  A cache folder that cannot be written (read-only, not a folder) never stops a run: one warning,
+  and the run goes on without the persistent cache.
   """
   if not _env_set("GDM_JAX_XLA_OPT"):
     os.environ["XLA_FLAGS"] = fast_compile_flags(os.environ.get("XLA_FLAGS", ""))
@@ -59,78 +94,258 @@ def setup_jax(x64: bool, use_cache: bool) -> None:
   # vs 0.38 s for one normal draw of 1728 numbers, measured on a 2-core CPU); verify's programs
   # are single-device, so the classic stream is used. Both are threefry and deterministic.
   jax.config.update("jax_threefry_partitionable", False)
-  if cache_enabled(not use_cache):
-    d = cache_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", str(d))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+  if not cache_enabled(not use_cache):
+    return False
+  d = cache_dir()
+  why = _writable_dir(d)
+  if why is not None:
+    _warn(f"cannot write the cache folder {d} ({why}); running without the persistent "
+          "compilation cache")
+    return False
+  jax.config.update("jax_compilation_cache_dir", str(d))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+  return True
 
 
 def _costs_path(args) -> Path | None:
   """Seconds per claim from the last run, next to the compilation cache (a scheduling hint)."""
-  if not cache_enabled(args.no_cache):
+  if not getattr(args, "cache_on", False):
     return None
   return cache_dir().parent / f"claim-seconds-{'x64' if args.x64 else 'x32'}.json"
+
+
+def read_costs(path: Path | None) -> dict[str, float]:
+  """The scheduling hint, read defensively (it only orders the work): JSON only, never a symlink;
+  anything malformed, non-numeric, negative or not finite is left out."""
+  if path is None:
+    return {}
+  try:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as f:
+      doc = json.loads(f.read(1 << 20))
+  except (OSError, ValueError):
+    return {}
+  if not isinstance(doc, dict):
+    return {}
+  return {k: float(v) for k, v in doc.items()
+          if isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+          and math.isfinite(v) and v >= 0}
+
+
+def write_costs(path: Path | None, costs: dict[str, float]) -> None:
+  """Writes the hint atomically (a temporary file, then ``os.replace``); a failure is a warning."""
+  if path is None:
+    return
+  tmp = None
+  try:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+      json.dump(costs, f)
+    os.replace(tmp, path)
+  except OSError as e:
+    _warn(f"cannot save the claim timings (a scheduling hint) to {path} ({e.strerror or e}); "
+          "the results are not affected")
+    if tmp is not None:
+      try:
+        os.unlink(tmp)
+      except OSError:
+        pass
 
 
 def _run(args, selected, cfg, on_result=None):
   """run_claims with the last run's timings as its order, then records this run's timings."""
   from gdm_jax.claims.core import run_claims
   path = _costs_path(args)
-  try:
-    costs = json.loads(path.read_text()) if path else {}
-  except (OSError, ValueError):
-    costs = {}
+  costs = read_costs(path)
   results = run_claims(selected, cfg, on_result, workers=args.workers or os.cpu_count() or 1,
-                       cost=costs)
-  if path:
-    path.write_text(json.dumps({**costs, **{r.claim.id: round(r.seconds, 3) for r in results}}))
+                       cost=costs, timeout=args.claim_timeout or None)
+  write_costs(path, {**costs, **{r.claim.id: round(r.seconds, 3) for r in results}})
   return results
+
+
+def _type(check):
+  """An argparse ``type`` from ``check(text)``, which returns the value or raises ValueError with
+  the message argparse prints (``gdm-jax verify: error: argument --x: <message>``, exit 2)."""
+  def parse(text):
+    try:
+      return check(text)
+    except ValueError as e:
+      raise argparse.ArgumentTypeError(str(e)) from None
+  parse.__name__ = check.__name__
+  return parse
+
+
+def _number(text: str) -> float:
+  try:
+    return float(text)
+  except ValueError:
+    raise ValueError(f"not a number: {text!r}") from None
+
+
+@_type
+def _rate(text: str) -> float:
+  """A false-failure rate: strictly between 0 and 1."""
+  x = _number(text)
+  if not 0 < x < 1:  # also rejects nan
+    raise ValueError(f"a rate must be strictly between 0 and 1; got {text}")
+  return x
+
+
+@_type
+def _count(text: str) -> int:
+  try:
+    n = int(text)
+  except ValueError:
+    raise ValueError(f"not a whole number: {text!r}") from None
+  if n < 1:
+    raise ValueError(f"must be at least 1; got {n}")
+  return n
+
+
+@_type
+def _seconds(text: str) -> float:
+  x = _number(text)
+  if not (math.isfinite(x) and x >= 0):
+    raise ValueError(f"must be a number of seconds >= 0 (0: no limit); got {text}")
+  return x
+
+
+@_type
+def _out_file(text: str) -> str:
+  """A file the run will write ('-': stdout): checked before anything runs."""
+  if text == "-":
+    return text
+  p = Path(text)
+  if p.is_dir():
+    raise ValueError(f"{text} is a folder, not a file")
+  folder = p.parent
+  if not folder.is_dir():
+    raise ValueError(f"folder {folder} does not exist")
+  if not os.access(folder, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+    raise ValueError(f"cannot write {text}")
+  return text
+
+
+@_type
+def _out_dir(text: str) -> str:
+  """A folder the run will create or write in: checked before anything runs."""
+  q = Path(text)
+  while not q.exists() and q != q.parent:
+    q = q.parent
+  if not q.is_dir():
+    raise ValueError(f"{q} is not a folder")
+  if not os.access(q, os.W_OK | os.X_OK):
+    raise ValueError(f"cannot write in {q}")
+  return text
+
+
+@_type
+def _readme(text: str) -> str:
+  """A README with the claims-table markers, readable and writable."""
+  try:
+    body = Path(text).read_text()
+  except (OSError, ValueError) as e:
+    raise ValueError(f"cannot read {text} ({e})") from None
+  if README_START not in body or README_END not in body:
+    raise ValueError(f"{text} has no {README_START} ... {README_END} block")
+  if not os.access(text, os.W_OK):
+    raise ValueError(f"cannot write {text}")
+  return text
+
+
+def _version() -> str:
+  """The installed distribution's version (the package's own in a source tree)."""
+  from importlib.metadata import PackageNotFoundError, version
+  try:
+    return version("gdm-jax")
+  except PackageNotFoundError:
+    import gdm_jax
+    return gdm_jax.__version__
 
 
 def _common(p: argparse.ArgumentParser) -> None:
   p.add_argument("--only", default=None, help="glob(s) of claim ids, comma separated (q1.*)")
-  p.add_argument("--x64", action="store_true", help="run in float64 (default float32)")
+  p.add_argument("--x64", action="store_true",
+                 help="run in float64 (default float32); JAX_ENABLE_X64=1 does the same")
   p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0, deterministic)")
   p.add_argument("--quick", action="store_true", help="smaller problems (smoke runs)")
-  p.add_argument("--workers", type=int, default=None,
+  p.add_argument("--workers", type=_count, default=None,
                  help="claims run in this many processes (default: number of CPU cores)")
   p.add_argument("--no-cache", action="store_true",
                  help="disable jax's persistent compilation cache (also GDM_JAX_NO_CACHE=1)")
 
 
+def _timeout_flag(p: argparse.ArgumentParser) -> None:
+  p.add_argument("--claim-timeout", type=_seconds, default=900.0, metavar="SECONDS",
+                 help="a claim that runs longer gets verdict 'error' (default 900; 0: no limit)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="gdm-jax", description=__doc__)
+  p = argparse.ArgumentParser(prog="gdm-jax", description=DESCRIPTION, epilog=EPILOG)
+  p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
   sub = p.add_subparsers(dest="command", required=True)
-  v = sub.add_parser("verify", help="run every claim and print the verdict table")
+  v = sub.add_parser("verify", help="run every claim and print the verdict table", epilog=EPILOG)
   _common(v)
-  v.add_argument("--json", default=None, metavar="PATH", help="write results as JSON")
-  v.add_argument("--markdown", default=None, metavar="PATH",
+  _timeout_flag(v)
+  v.add_argument("--json", type=_out_file, default=None, metavar="PATH",
+                 help="write results as JSON")
+  v.add_argument("--markdown", type=_out_file, default=None, metavar="PATH",
                  help="write the verdict table as markdown ('-' for stdout)")
-  v.add_argument("--readme", default=None, metavar="PATH",
+  v.add_argument("--readme", type=_readme, default=None, metavar="PATH",
                  help="rewrite the claims table between the markers in this README")
-  v.add_argument("--family-rate", type=float, default=None,
-                 help="family-wise false-failure rate of the run (default 1e-6)")
+  v.add_argument("--family-rate", type=_rate, default=None, metavar="RATE",
+                 help="family-wise false-failure rate of the run, in (0, 1) (default 1e-6)")
   r = sub.add_parser("report", help="run verify and the experiments; write an HTML report")
   _common(r)
-  r.add_argument("--out", default="report", help="output folder (default ./report)")
+  _timeout_flag(r)
+  r.add_argument("--out", type=_out_dir, default="report", help="output folder (default ./report)")
   r.add_argument("--skip-experiments", action="store_true",
                  help="reuse the figures already in OUT/figures")
   m = sub.add_parser("mutate", help="plant known mistakes one at a time; verify must refute each")
   _common(m)
   m.add_argument("--mutation", default=None, help="glob of mutation names (default: all)")
-  m.add_argument("--json", default=None, metavar="PATH")
+  m.add_argument("--json", type=_out_file, default=None, metavar="PATH")
   s = sub.add_parser("seeds", help="rerun the Monte Carlo claims over many seeds at a loose "
                      "per-claim rate and compare the observed false-failure rate with the design")
   _common(s)
-  s.add_argument("--n", type=int, default=20, help="number of seeds")
-  s.add_argument("--rate", type=float, default=0.01, help="per-claim false-failure rate")
-  s.add_argument("--json", default=None, metavar="PATH")
+  _timeout_flag(s)
+  s.add_argument("--n", type=_count, default=20, help="number of seeds (at least 1)")
+  s.add_argument("--rate", type=_rate, default=0.01,
+                 help="per-claim false-failure rate, in (0, 1) (default 0.01)")
+  s.add_argument("--json", type=_out_file, default=None, metavar="PATH")
   return p
 
 
+def _console():
+  from rich.console import Console
+  return Console(width=None if sys.stdout.isatty() else 200)
+
+
+def _select(console, pattern):
+  """The claims ``--only`` selects, or None after printing why there are none."""
+  from rich.markup import escape
+  from gdm_jax import claims
+  try:
+    return claims.select(pattern)
+  except ValueError as e:
+    console.print(f"[red]{escape(str(e))}[/red]")
+    return None
+
+
+def _save(console, path, write) -> bool:
+  """Runs ``write(Path(path))``; a failure is printed (one line) and returns False."""
+  from rich.markup import escape
+  try:
+    write(Path(path))
+    return True
+  except (OSError, ValueError) as e:
+    console.print(f"[red]cannot write {escape(str(path))}: {escape(str(e))}[/red]")
+    return False
+
+
 def _table(results):
+  from rich.markup import escape
   from rich.table import Table
   from gdm_jax.claims.core import fmt
   t = Table(title="gdm-jax verify", show_lines=False)
@@ -140,9 +355,11 @@ def _table(results):
     e = r.evidence
     style = "green" if r.ok else "bold red"
     verdict = r.verdict + ("" if r.ok else f" (expected {r.claim.expected_verdict})")
-    t.add_row(r.claim.question, f"{r.claim.id}\n[dim]{r.claim.kind}[/dim]", r.claim.statement,
-              fmt(e.measured), f"{e.relation} {fmt(e.reference)}",
-              f"{fmt(e.tolerance)}\n[dim]{e.origin}[/dim]", f"[{style}]{verdict}[/{style}]")
+    t.add_row(escape(r.claim.question), f"{escape(r.claim.id)}\n[dim]{escape(r.claim.kind)}[/dim]",
+              escape(r.claim.statement), fmt(e.measured),
+              f"{escape(e.relation)} {fmt(e.reference)}",
+              f"{fmt(e.tolerance)}\n[dim]{escape(e.origin)}[/dim]",
+              f"[{style}]{escape(verdict)}[/{style}]")
   return t
 
 
@@ -152,68 +369,73 @@ README_START, README_END = "<!-- claims:start -->", "<!-- claims:end -->"
 def update_readme(path: Path, table: str) -> None:
   text = path.read_text()
   if README_START not in text or README_END not in text:
-    raise SystemExit(f"{path} has no {README_START} ... {README_END} block")
+    raise ValueError(f"{path} has no {README_START} ... {README_END} block")
   head, rest = text.split(README_START, 1)
   _, tail = rest.split(README_END, 1)
   path.write_text(f"{head}{README_START}\n{table}{README_END}{tail}")
 
 
 def cmd_verify(args) -> int:
-  setup_jax(args.x64, not args.no_cache)
-  from rich.console import Console
+  args.cache_on = setup_jax(args.x64, not args.no_cache)
+  from rich.markup import escape
   from rich.progress import Progress
-  from gdm_jax import claims, stats
+  from gdm_jax import stats
   from gdm_jax.claims.core import Config, to_json, to_markdown
 
-  console = Console(width=None if sys.stdout.isatty() else 200)
-  try:
-    selected = claims.select(args.only)
-  except ValueError as e:
-    console.print(f"[red]{e}[/red]")
+  console = _console()
+  selected = _select(console, args.only)
+  if selected is None:
     return 2
   cfg = Config(seed=args.seed, x64=args.x64, quick=args.quick,
-               family_rate=args.family_rate or stats.FAMILY_RATE)
+               family_rate=stats.FAMILY_RATE if args.family_rate is None else args.family_rate)
   t0 = time.perf_counter()
   # No auto-refresh: a refresh thread must not be running when the worker processes fork.
   with Progress(console=console, transient=True, auto_refresh=False) as prog:
     task = prog.add_task("verifying", total=len(selected))
     def on_result(r):
-      prog.update(task, advance=1, description=r.claim.id, refresh=True)
+      prog.update(task, advance=1, description=escape(r.claim.id), refresh=True)
     results = _run(args, selected, cfg, on_result)
   wall = time.perf_counter() - t0
+  saved = True  # every file asked for is written, each on its own: one failure loses no other
+  if args.json:
+    doc = to_json(results, cfg)
+    doc["wall_seconds"] = round(wall, 2)
+    saved &= _save(console, args.json, lambda p: p.write_text(json.dumps(doc, indent=2)))
   if args.markdown == "-":
     sys.stdout.write(to_markdown(results))
   else:
     console.print(_table(results))
     if args.markdown:
-      Path(args.markdown).write_text(to_markdown(results))
+      saved &= _save(console, args.markdown, lambda p: p.write_text(to_markdown(results)))
   if args.readme:
-    update_readme(Path(args.readme), to_markdown(results))
-  if args.json:
-    doc = to_json(results, cfg)
-    doc["wall_seconds"] = round(wall, 2)
-    Path(args.json).write_text(json.dumps(doc, indent=2))
+    saved &= _save(console, args.readme, lambda p: update_readme(p, to_markdown(results)))
   n_ok = sum(r.ok for r in results)
   bad = [r for r in results if not r.ok]
   msg = (f"{n_ok}/{len(results)} as expected ({sum(r.claim.kind == 'theorem' for r in results)} "
          f"theorems, {sum(r.claim.kind == 'erratum' for r in results)} errata) in {wall:.1f} s "
          f"[{cfg.dtype_name}, seed {cfg.seed}]")
   if args.markdown != "-":
-    console.print(("[green]" if not bad else "[red]") + msg)
+    console.print(("[green]" if not bad else "[red]") + escape(msg))
     for r in bad:
-      console.print(f"[red]  {r.claim.id}: {r.verdict} ({r.evidence.detail})[/red]")
-  return 0 if not bad else 1
+      console.print(f"[red]  {escape(r.claim.id)}: {escape(r.verdict)} "
+                    f"({escape(r.evidence.detail)})[/red]")
+  return 0 if not bad and saved else 1
 
 
 def cmd_report(args) -> int:
-  setup_jax(args.x64, not args.no_cache)
-  from gdm_jax import claims, report
+  args.cache_on = setup_jax(args.x64, not args.no_cache)
+  from gdm_jax import report
   from gdm_jax.claims.core import Config, environment
+  console = _console()
+  selected = _select(console, args.only)
+  if selected is None:
+    return 2
   out = Path(args.out)
   figs = out / "figures"
-  figs.mkdir(parents=True, exist_ok=True)
+  if not _save(console, figs, lambda p: p.mkdir(parents=True, exist_ok=True)):
+    return 2
   cfg = Config(seed=args.seed, x64=args.x64, quick=args.quick)
-  results = _run(args, claims.select(args.only), cfg)
+  results = _run(args, selected, cfg)
   failed = [] if args.skip_experiments else report.run_experiments(figs, args.quick)
   html_path, md_path = report.render(results, environment(cfg), figs, out, failed)
   print(f"wrote {html_path} and {md_path}")
@@ -221,73 +443,90 @@ def cmd_report(args) -> int:
 
 
 def cmd_mutate(args) -> int:
-  setup_jax(args.x64, not args.no_cache)
+  args.cache_on = setup_jax(args.x64, not args.no_cache)
   import fnmatch
-  from rich.console import Console
+  from rich.markup import escape
   from gdm_jax import mutations
   from gdm_jax.claims.core import Config
-  console = Console(width=None if sys.stdout.isatty() else 200)
+  console = _console()
   chosen = [m for m in mutations.MUTATIONS
             if args.mutation is None or fnmatch.fnmatch(m.name, args.mutation)]
   if not chosen:
-    console.print(f"[red]`--mutation {args.mutation}` matches no mutation[/red]")
+    console.print(f"[red]`--mutation {escape(args.mutation)}` matches no mutation[/red]")
     return 2
   cfg = Config(seed=args.seed, x64=args.x64, quick=args.quick)
   def show(row):
     m, caught, flipped = row
     mark = "[green]caught[/green]" if caught else "[bold red]MISSED[/bold red]"
-    console.print(f"{mark}  {m.name:26s} {m.description}  <- {', '.join(flipped) or '-'}")
+    console.print(f"{mark}  {escape(f'{m.name:26s}')} {escape(m.description)}  <- "
+                  f"{escape(', '.join(flipped) or '-')}")
   rows = mutations.run(chosen, cfg, show)
   score = sum(c for _, c, _ in rows)
   console.print(f"mutation score: {score}/{len(rows)} = {100 * score / len(rows):.0f}%")
+  saved = True
   if args.json:
-    Path(args.json).write_text(json.dumps(
-        {"score": score, "total": len(rows), "mutations": [
-            {"name": m.name, "description": m.description, "caught": c, "refuted_by": f}
-            for m, c, f in rows]}, indent=2))
-  return 0 if score == len(rows) else 1
+    doc = {"score": score, "total": len(rows), "mutations": [
+        {"name": m.name, "description": m.description, "caught": c, "refuted_by": f}
+        for m, c, f in rows]}
+    saved = _save(console, args.json, lambda p: p.write_text(json.dumps(doc, indent=2)))
+  return 0 if score == len(rows) and saved else 1
 
 
 def cmd_seeds(args) -> int:
-  setup_jax(args.x64, not args.no_cache)
-  from rich.console import Console
+  args.cache_on = setup_jax(args.x64, not args.no_cache)
+  from rich.markup import escape
   from gdm_jax import claims, stats
   from gdm_jax.claims.core import Config, run_claims
-  console = Console(width=None if sys.stdout.isatty() else 200)
-  selected = [c for c in claims.select(args.only) if c.stochastic]
+  console = _console()
+  selected = _select(console, args.only)
+  if selected is None:
+    return 2
+  selected = [c for c in selected if c.stochastic]
+  if not selected:
+    console.print(f"[red]`--only {escape(str(args.only))}` selects no Monte Carlo claim[/red]")
+    return 2
   fails, trials, per_claim = 0, 0, {c.id: 0 for c in selected}
+  errors: dict[str, str] = {}  # a claim that did not run to finite evidence: never a pass
   for seed in range(args.n):
     cfg = Config(seed=1000 + seed, x64=args.x64, quick=args.quick, claim_rate=args.rate)
-    for r in run_claims(selected, cfg):
+    for r in run_claims(selected, cfg, timeout=args.claim_timeout or None):
       trials += 1
       if not r.ok:
         fails += 1
         per_claim[r.claim.id] += 1
+      if r.verdict == "error":
+        errors.setdefault(r.claim.id, f"seed {cfg.seed}: {r.evidence.detail}")
     claims.clear_caches()
   lo, hi = stats.binomial_ci(fails, trials)
   console.print(f"{fails}/{trials} false failures = {fails / trials:.4f} (95% CI {lo:.4f} to "
                 f"{hi:.4f}); design rate {args.rate}")
   for k, v in per_claim.items():
-    console.print(f"  {k:32s} {v}/{args.n}")
+    console.print(f"  {escape(f'{k:32s}')} {v}/{args.n}")
+  for k, why in errors.items():
+    console.print(f"[red]  {escape(k)}: error ({escape(why)})[/red]")
   ok = lo <= args.rate
+  saved = True
   if args.json:
-    Path(args.json).write_text(json.dumps({"failures": fails, "trials": trials, "ci95": [lo, hi],
-                                           "design_rate": args.rate, "per_claim": per_claim,
-                                           "consistent": ok}, indent=2))
-  return 0 if ok else 1
+    doc = {"failures": fails, "trials": trials, "ci95": [lo, hi], "design_rate": args.rate,
+           "per_claim": per_claim, "consistent": ok, "errors": errors}
+    saved = _save(console, args.json, lambda p: p.write_text(json.dumps(doc, indent=2)))
+  return 0 if ok and saved and not errors else 1
+
+
+COMMANDS = {"verify": cmd_verify, "report": cmd_report, "mutate": cmd_mutate, "seeds": cmd_seeds}
 
 
 def main(argv=None) -> int:
-  args = build_parser().parse_args(argv)
-  if args.command == "verify":
-    return cmd_verify(args)
-  if args.command == "report":
-    return cmd_report(args)
-  if args.command == "mutate":
-    return cmd_mutate(args)
-  if args.command == "seeds":
-    return cmd_seeds(args)
-  raise AssertionError(args.command)
+  """Runs one command; returns its exit status (see :data:`EPILOG`). Ctrl-C ends the run with one
+  line and status 130 (run_claims has killed its worker processes by then)."""
+  try:
+    args = build_parser().parse_args(argv)
+    if _env_set("JAX_ENABLE_X64"):  # honoured, not overridden by setup_jax: the same as --x64
+      args.x64 = True
+    return COMMANDS[args.command](args)
+  except KeyboardInterrupt:
+    print("gdm-jax: interrupted", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

@@ -10,16 +10,27 @@ REGISTRY: list[Claim] = [*q1.CLAIMS, *q2.CLAIMS, *q3.CLAIMS, *q4.CLAIMS, *q5.CLA
 
 
 def select(pattern: str | None = None) -> list[Claim]:
-  """Claims whose id matches the glob ``pattern`` (all when None)."""
+  """Claims whose id matches the glob ``pattern`` (all when None; comma-separated globs: the union).
+
+  A glob that matches no claim is a ``ValueError`` that names the questions there are and the
+  closest ids, so a typo never silently shrinks a run.
+  """
+  import difflib
   import fnmatch
   if not pattern:
     return list(REGISTRY)
   pats = [p.strip() for p in pattern.split(",") if p.strip()]
-  out = [c for c in REGISTRY if any(fnmatch.fnmatch(c.id, p) for p in pats)]
-  if not out:
-    raise ValueError(f"`--only {pattern}` matches no claim; ids look like 'q1.*' or "
-                     "'q3.iwae_*'.")
-  return out
+  ids = [c.id for c in REGISTRY]
+  unmatched = [p for p in pats if not fnmatch.filter(ids, p)]
+  if unmatched or not pats:
+    questions = sorted({i.split(".")[0] for i in ids})
+    close = [m for p in unmatched
+             for m in difflib.get_close_matches(p.replace("*", "").replace("?", ""), ids, 3, 0.6)]
+    hint = f"; closest ids: {', '.join(dict.fromkeys(close))}" if close else ""
+    which = "" if unmatched == pats or not pats else f": {', '.join(unmatched)}"
+    raise ValueError(f"`--only {pattern}`{which} matches no claim. Ids are <question>.<name>, "
+                     f"with questions {', '.join(q + '.*' for q in questions)}{hint}.")
+  return [c for c in REGISTRY if any(fnmatch.fnmatch(c.id, p) for p in pats)]
 
 
 def clear_caches() -> None:

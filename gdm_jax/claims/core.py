@@ -8,8 +8,11 @@ quadrature, autodiff), returning :class:`Evidence`. A ``theorem`` is true mathem
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import signal
+import threading
 import time
 import zlib
 from typing import Any, Callable, Iterable, Literal, NamedTuple, Sequence
@@ -187,10 +190,54 @@ def claim_key(seed: int, claim_id: str) -> jax.Array:
   return jax.random.fold_in(jax.random.key(seed), zlib.crc32(claim_id.encode()) & 0x7FFFFFFF)
 
 
-def run_claim(claim: Claim, config: Config) -> Result:
+class ClaimTimeout(BaseException):
+  """Raised in a claim that runs past its time limit (a ``BaseException``, as ``KeyboardInterrupt``,
+  so that a check's own ``except Exception`` cannot swallow it)."""
+
+
+def _timeout_detail(seconds: float) -> str:
+  return f"timed out: ran past the per-claim time limit of {seconds:g} s (--claim-timeout)"
+
+
+def _error(detail: str) -> Evidence:
+  nan = float("nan")
+  return Evidence(nan, nan, nan, "==", "error", detail)
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float | None):
+  """Raises :class:`ClaimTimeout` in this thread once ``seconds`` have passed (``SIGALRM``).
+
+  Only where it can work: POSIX (``signal.setitimer``) and the main thread; elsewhere (and for
+  ``seconds`` None or 0) the block runs without a limit. Python runs a signal handler between
+  bytecodes, so a single long call into XLA ends first; a run in worker processes has a hard limit
+  instead (the parent kills the worker, :func:`_run_forked`).
+  """
+  usable = (seconds and hasattr(signal, "setitimer") and
+            threading.current_thread() is threading.main_thread())
+  if not usable:
+    yield
+    return
+  def on_alarm(signum, frame):
+    raise ClaimTimeout(_timeout_detail(seconds))
+  previous = signal.signal(signal.SIGALRM, on_alarm)
+  try:
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+      yield
+    finally:
+      signal.setitimer(signal.ITIMER_REAL, 0)
+  finally:  # the one-shot timer is off or has fired: the handler can go
+    signal.signal(signal.SIGALRM, previous)
+
+
+def run_claim(claim: Claim, config: Config, timeout: float | None = None) -> Result:
+  """Runs one claim; never raises for a failing check (verdict ``error``). ``timeout`` (seconds)
+  bounds it with :func:`_alarm` where that is available."""
   t0 = time.perf_counter()
   try:
-    ev = claim.check(claim_key(config.seed, claim.id), config)
+    with _alarm(timeout):
+      ev = claim.check(claim_key(config.seed, claim.id), config)
     why = ev.problem()
     if why is None and claim.stochastic and ev.detects is None:
       why = "a Monte Carlo claim must state its power (Evidence.detects)"
@@ -199,6 +246,8 @@ def run_claim(claim: Claim, config: Config) -> Result:
       verdict = "error"
     else:
       verdict = "holds" if ev.holds else "refuted"
+  except ClaimTimeout as e:
+    ev, verdict = _error(str(e)), "error"
   except Exception as e:  # a crashing check is reported, never silently passed
     ev = Evidence(float("nan"), float("nan"), float("nan"), "==", "error",
                   f"{type(e).__name__}: {e}")
@@ -218,11 +267,30 @@ def _units(claims: Sequence[Claim], cost: dict[str, float] | None) -> list[list[
   return units
 
 
-def _worker_run(ids: Sequence[str], config: Config) -> list[tuple]:
-  """Runs registry claims by id in a worker process; returns picklable rows."""
-  from gdm_jax.claims import REGISTRY
-  by_id = {c.id: c for c in REGISTRY}
-  return [(r.evidence, r.verdict, r.seconds) for r in (run_claim(by_id[i], config) for i in ids)]
+def _worker_run(conn, claims: Sequence[Claim], config: Config, close=()) -> None:
+  """A forked worker process's loop: receives a unit (indices into ``claims``, which the fork
+  inherited), runs its claims in order and sends ``(index, evidence, verdict, seconds)`` for each
+  as it finishes; ends on ``None`` or when the parent's end of the pipe closes."""
+  signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+  signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])  # blocked by the parent's fork
+  for c in close:  # the other workers' pipe ends, inherited by the fork
+    c.close()
+  while True:
+    try:
+      unit = conn.recv()
+    except (EOFError, OSError):
+      return
+    if unit is None:
+      return
+    for i in unit:
+      r = run_claim(claims[i], config)
+      try:
+        conn.send((i, r.evidence, r.verdict, r.seconds))
+      except (EOFError, OSError):
+        return
+      except Exception as e:  # evidence that does not pickle is reported, never lost
+        conn.send((i, _error(f"result could not be sent: {type(e).__name__}: {e}"), "error",
+                   r.seconds))
 
 
 def _cpu_only() -> bool:
@@ -267,46 +335,146 @@ def n_stochastic(claims: Sequence[Claim] = ()) -> int:
 
 def run_claims(claims: Sequence[Claim], config: Config,
                on_result: Callable[[Result], None] | None = None,
-               workers: int = 1, cost: dict[str, float] | None = None) -> list[Result]:
+               workers: int = 1, cost: dict[str, float] | None = None,
+               timeout: float | None = None) -> list[Result]:
   """Runs ``claims`` and returns their results in the order given.
 
   ``workers > 1`` runs them in that many forked processes (tracing and lowering hold the GIL, so
-  threads would not overlap them), when the claims all come from the registry, jax runs on the
-  CPU only and has not started its backends yet (the CLI calls this first thing); otherwise (an
-  accelerator: one process owns it) it runs them in this process. Every claim has its own key,
-  so the results do not depend on the schedule. ``cost`` (seconds per claim id, from an earlier
-  run) orders the work longest first.
+  threads would not overlap them), when jax runs on the CPU only and has not started its backends
+  yet (the CLI calls this first thing); otherwise (an accelerator: one process owns it) it runs
+  them in this process. Every claim has its own key, so the results do not depend on the
+  schedule. ``cost`` (seconds per claim id, from an earlier run) orders the work longest first.
+
+  ``timeout`` (seconds, None or 0 for none) limits each claim: a claim that runs past it gets
+  verdict ``error``. In worker processes the limit is hard (the worker is killed and replaced);
+  in this process it is ``SIGALRM`` (:func:`_alarm`: the main thread on POSIX only, and a long
+  call into XLA finishes before it fires).
   """
-  from gdm_jax.claims import REGISTRY
-  registered = {c.id: c for c in REGISTRY}
+  if timeout is not None and not (timeout >= 0 and math.isfinite(timeout)):
+    raise ValueError(f"`timeout` must be a number of seconds >= 0 or None; got {timeout!r}.")
   config = dataclasses.replace(config, n_stochastic=n_stochastic(claims))
-  out: list[Result | None] = [None] * len(claims)
-  parallel = (workers > 1 and len(claims) > 1 and _fork_is_safe() and
-              all(registered.get(c.id) is c for c in claims))
+  parallel = workers > 1 and len(claims) > 1 and _fork_is_safe()
   if not parallel:
-    for i, c in enumerate(claims):
-      out[i] = run_claim(c, config)
+    out = []
+    for c in claims:
+      out.append(run_claim(c, config, timeout))
       if on_result is not None:
-        on_result(out[i])
+        on_result(out[-1])
     return out
+  return _run_forked(claims, config, on_result, workers, _units(claims, cost), timeout)
+
+
+class _Worker:
+  """A forked worker process, its end of the pipe, the claims of its unit not yet reported and
+  when the one it is running started."""
+  def __init__(self, proc, conn):
+    self.proc, self.conn, self.todo, self.since = proc, conn, [], 0.0
+
+  def give(self, unit: list[int] | None) -> bool:
+    """Sends ``unit`` (None: exit); False when the worker is gone (the unit is not its)."""
+    try:
+      self.conn.send(unit)
+    except OSError:
+      return False
+    self.todo, self.since = list(unit or ()), time.monotonic()
+    return True
+
+
+def _run_forked(claims, config, on_result, workers, units, timeout) -> list[Result]:
+  """Runs the ``units`` in up to ``workers`` forked processes, each taking the next unit when it is
+  done. A worker whose claim runs past ``timeout`` is killed: that claim gets verdict ``error``,
+  the rest of its unit goes back to the queue and a fresh worker takes over; a worker that dies
+  gets the same treatment. On any exception (Ctrl-C: ``KeyboardInterrupt``) every worker is
+  killed and reaped before it propagates."""
+  import collections
   import multiprocessing
-  from concurrent.futures import ProcessPoolExecutor, as_completed
-  units = _units(claims, cost)
-  with ProcessPoolExecutor(max_workers=min(workers, len(units)),
-                           mp_context=multiprocessing.get_context("fork")) as pool:
-    futures = {pool.submit(_worker_run, [claims[i].id for i in u], config): u for u in units}
-    for f in as_completed(futures):
-      try:
-        rows = f.result()
-      except Exception as e:  # a worker that died is reported, never silently passed
-        rows = [(Evidence(float("nan"), float("nan"), float("nan"), "==", "error",
-                          f"worker process failed: {type(e).__name__}: {e}"), "error", 0.0)
-                for _ in futures[f]]
-      for i, (ev, verdict, seconds) in zip(futures[f], rows):
-        out[i] = Result(claims[i], ev, verdict, seconds)
-        if on_result is not None:
-          on_result(out[i])
+  from multiprocessing.connection import wait
+  ctx = multiprocessing.get_context("fork")
+  out: list[Result | None] = [None] * len(claims)
+  queue = collections.deque(units)
+  pool: list[_Worker] = []
+
+  def record(i, ev, verdict, seconds):
+    out[i] = Result(claims[i], ev, verdict, seconds)
+    if on_result is not None:
+      on_result(out[i])
+
+  def start() -> _Worker:
+    mine, theirs = ctx.Pipe()
+    proc = ctx.Process(target=_worker_run, daemon=True,
+                       args=(theirs, claims, config, [mine, *(w.conn for w in pool)]))
+    # SIGINT stays blocked across the fork until the child ignores it: Ctrl-C is the parent's.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
+    try:
+      proc.start()
+    finally:
+      signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+      theirs.close()
+    w = _Worker(proc, mine)
+    pool.append(w)
+    return w
+
+  def assign(w: _Worker) -> None:
+    unit = queue.popleft()
+    if not w.give(unit):  # gone while idle: the unit goes to another worker
+      queue.appendleft(unit)
+      retire(w, None)
+
+  def retire(w: _Worker, why: str | None) -> None:
+    """Kills ``w``; its running claim gets ``why``, the rest of its unit goes back to the queue."""
+    pool.remove(w)
+    _kill(w)
+    if w.todo and why is not None:
+      record(w.todo[0], _error(why), "error", time.monotonic() - w.since)
+      if w.todo[1:]:
+        queue.appendleft(w.todo[1:])
+
+  try:
+    while queue or any(w.todo for w in pool):
+      for w in [w for w in pool if not w.todo]:
+        if queue:
+          assign(w)
+      while queue and len(pool) < workers:
+        assign(start())
+      busy = [w for w in pool if w.todo]
+      if not busy:
+        continue
+      left = None if not timeout else max(0.0, min(w.since for w in busy) + timeout
+                                               - time.monotonic())
+      ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], left)
+      for w in busy:
+        if w.conn in ready or w.proc.sentinel in ready:
+          try:
+            while w.todo and w.conn.poll():
+              i, ev, verdict, seconds = w.conn.recv()
+              record(i, ev, verdict, seconds)
+              w.todo.remove(i)
+              w.since = time.monotonic()
+          except (EOFError, OSError):
+            pass  # it died: is_alive says so below
+        if w.todo and not w.proc.is_alive():
+          retire(w, f"worker process died (exit code {w.proc.exitcode})")
+        elif w.todo and timeout and time.monotonic() >= w.since + timeout:
+          retire(w, _timeout_detail(timeout) + "; its worker process was killed")
+    for w in pool:  # done: let them exit (and flush what they printed)
+      w.give(None)
+    for w in pool:
+      w.proc.join(5)
+  finally:  # also on Ctrl-C: no worker outlives the run
+    for w in pool:
+      _kill(w)
+  for i, r in enumerate(out):  # cannot happen; if it did, the run says so instead of losing it
+    if r is None:
+      record(i, _error("not run: lost by the scheduler"), "error", 0.0)
   return out
+
+
+def _kill(w: _Worker) -> None:
+  """Kills and reaps a worker (it holds nothing worth a graceful stop)."""
+  w.conn.close()
+  if w.proc.is_alive():
+    w.proc.kill()
+  w.proc.join()
 
 
 def fmt(x: float) -> str:
