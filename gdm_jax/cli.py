@@ -155,7 +155,13 @@ def write_costs(path: Path | None, costs: dict[str, float]) -> None:
 
 def _run(args, selected, cfg, on_result=None):
   """run_claims with the last run's timings as its order, then records this run's timings."""
+  import jax
+  from gdm_jax import claims
   from gdm_jax.claims.core import run_claims
+  # A process that ran claims before (a user's script calling main twice, after patching a
+  # function) must not answer from memoised set-ups or jax's in-memory traces of the old code.
+  claims.clear_caches()
+  jax.clear_caches()
   path = _costs_path(args)
   costs = read_costs(path)
   results = run_claims(selected, cfg, on_result, workers=args.workers or os.cpu_count() or 1,

@@ -1,5 +1,6 @@
 """The verify command end to end (each precision in its own process), the README table, verdicts."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,14 +94,36 @@ def test_a_crashing_check_is_an_error_not_a_pass():
   assert r.verdict == "error" and not r.ok
 
 
-def test_bonferroni_split_uses_stochastic_count():
+def test_bonferroni_split_is_fixed_by_the_registry():
   seen = []
   def check(key, cfg):
     seen.append(cfg.rate)
-    return Evidence(0.0, 0.0, 0.0, "==", "x")
+    return Evidence(0.0, 0.0, 0.0, "==", "x", detects=0.0)
   cs = [Claim(f"t.{i}", "T", "theorem", "s", check, stochastic=True) for i in range(4)]
-  run_claims(cs, Config(family_rate=1e-6))
-  assert seen == [pytest.approx(2.5e-7)] * 4
+  n_reg = sum(c.stochastic for c in claims.REGISTRY)
+  run_claims(cs, Config(family_rate=1e-6), workers=1)
+  assert seen == [pytest.approx(1e-6 / (n_reg + 4))] * 4  # the registry's plus these 4
+  # A registry claim has the same rate whichever claims a run selects.
+  from gdm_jax.claims.core import n_stochastic
+  assert n_stochastic(claims.select("q3.consistency")) == n_stochastic(claims.REGISTRY) == n_reg
+
+
+def test_nan_evidence_is_an_error_for_theorems_and_errata():
+  for kind in ("theorem", "erratum"):
+    c = Claim("t.nan", "T", kind, "s", lambda k, cfg: Evidence(float("nan"), 1.0, 0.1, "==", "x"))
+    (r,) = run_claims([c], Config(), workers=1)
+    assert r.verdict == "error" and not r.ok and "non-finite" in r.evidence.detail
+
+
+def test_underpowered_claim_is_an_error():
+  c = Claim("t.weak", "T", "theorem", "s",
+            lambda k, cfg: Evidence(0.0, 0.0, 0.5, "==", "x", effect=0.1))
+  (r,) = run_claims([c], Config(), workers=1)
+  assert r.verdict == "error" and "underpowered" in r.evidence.detail
+  c = Claim("t.mc", "T", "theorem", "s", lambda k, cfg: Evidence(0.0, 0.0, 0.5, "==", "x"),
+            stochastic=True)
+  (r,) = run_claims([c], Config(), workers=1)
+  assert r.verdict == "error" and "power" in r.evidence.detail
 
 
 def test_units_keep_shared_setups_together_longest_first():
@@ -141,3 +164,22 @@ def test_worker_processes_only_on_cpu(monkeypatch):
   assert _cpu_only()
   monkeypatch.setenv("JAX_PLATFORMS", "cuda,cpu")
   assert not _cpu_only()  # each worker would claim the GPU: run in one process instead
+
+
+def test_a_patched_function_is_never_answered_from_a_cache(tmp_path):
+  # Issue 13's stale pass: a warm run, then a user's script patches iwae_bound (log(K + 1) in
+  # place of log K) and calls verify again in the same process: it must fail.
+  script = tmp_path / "patch.py"
+  script.write_text(
+      "import sys, jax.numpy as jnp\n"
+      "from jax.scipy.special import logsumexp\n"
+      "from gdm_jax import bounds, cli\n"
+      "args = ['verify', '--only', 'q3.extreme*,q3.estimator_exact', '--workers', '1']\n"
+      "assert cli.main(args) == 0\n"
+      "bounds.iwae_bound = lambda lw, axis=-1: (logsumexp(jnp.asarray(lw), axis=axis)\n"
+      "    - jnp.log(jnp.asarray(lw).shape[axis] + 1.0))\n"
+      "sys.exit(cli.main(args))\n")
+  env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+  proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT,
+                        env=env)
+  assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
