@@ -496,8 +496,11 @@ def cmd_seeds(args) -> int:
   jobs = max(1, min(args.workers or os.cpu_count() or 1, args.n))
   rows = _seed_rows(selected, seeds, args, jobs)
   per_claim = {i: sum(not r[i][0] for r in rows.values()) for i in ids}
-  errors = {i: f"seed {sd}: {r[i][1]}" for sd, r in sorted(rows.items()) for i in ids
-            if r[i][1] is not None}
+  errors: dict[str, str] = {}  # the first seed at which a claim did not reach finite evidence
+  for sd, r in sorted(rows.items()):
+    for i in ids:
+      if r[i][1] is not None:
+        errors.setdefault(i, f"seed {sd}: {r[i][1]}")
   fails, trials = sum(per_claim.values()), len(ids) * args.n
   lo, hi = stats.binomial_ci(fails, trials)
   console.print(f"{fails}/{trials} false failures = {fails / trials:.4f} (95% CI {lo:.4f} to "
@@ -535,14 +538,27 @@ def _seed_block(selected, seeds, args):
   return out
 
 
+_SEED_JOB: tuple = ()  # (claims, args) for forked seed workers: inherited, never pickled
+
+
+def _forked_seed_block(seeds):
+  return _seed_block(*_SEED_JOB[:1], seeds, *_SEED_JOB[1:])
+
+
 def _seed_rows(selected, seeds, args, jobs):
-  """The seeds split over ``jobs`` forked processes (each keeps its compiled programs warm)."""
+  """The seeds split over ``jobs`` forked processes (each keeps its compiled programs warm); the
+  claims reach them through fork, so claims defined in a script need not pickle."""
+  global _SEED_JOB
   from gdm_jax.claims.core import _fork_is_safe
   if jobs == 1 or not _fork_is_safe():
     return _seed_block(selected, seeds, args)
   import multiprocessing
-  with multiprocessing.get_context("fork").Pool(jobs) as pool:
-    parts = pool.starmap(_seed_block, [(selected, seeds[i::jobs], args) for i in range(jobs)])
+  _SEED_JOB = (selected, args)
+  try:
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+      parts = pool.map(_forked_seed_block, [seeds[i::jobs] for i in range(jobs)])
+  finally:
+    _SEED_JOB = ()
   return {k: v for part in parts for k, v in part.items()}
 
 
