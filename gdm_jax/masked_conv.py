@@ -16,7 +16,6 @@ input, where every path contributes a positive product, so no sum can cancel.
 """
 from __future__ import annotations
 
-import functools
 from typing import Sequence
 
 import flax.linen as nn
@@ -162,38 +161,16 @@ def jacobian_dependencies(module: nn.Module, size: int, channels: int = 1,
   r"""Boolean ``[H W C_out, H W C_in]`` matrix: output ``i`` depends on input ``j`` (raster order,
   channel fastest) iff :math:`\partial\,\mathrm{out}_i/\partial\,\mathrm{in}_j \ne 0` for some draw.
 
-  Union over ``num_draws`` random parameter draws (with random inputs) and one structural draw:
-  strictly positive weights and biases at a zero input. There every pre-activation is positive,
-  so every factor along a path is positive (masked weights; tanh' > 0, sigmoid' > 0, tanh > 0 and
-  relu' = 1 at positive inputs) and each Jacobian entry is a sum of positive products: non-zero
-  exactly when a path exists, with no cancellation. The weights are kept small (0.01 to ~0.1) so
-  that no tanh saturates to a float32 derivative of 0.
+  :func:`gdm_jax.dependencies.jacobian_dependencies` on an input ``[1, size, size, channels]``:
+  the union over ``num_draws`` random parameter draws (with random inputs) and one structural
+  draw, strictly positive weights in ``params`` at a zero input. There every pre-activation is
+  positive, so every factor along a path is positive (masked weights; tanh' > 0, sigmoid' > 0,
+  tanh > 0 and relu' = 1 at positive inputs) and each Jacobian entry is a sum of positive
+  products: non-zero exactly when a path exists, with no cancellation.
   """
-  return np.asarray(_dependency_matrix(module, (1, size, size, channels), num_draws,
-                                       jax.random.key(seed)))
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _dependency_matrix(module, x_shape, num_draws, key):
-  """One compiled program per network: ``num_draws`` random draws and the positive draw, vmapped
-  through one Jacobian."""
-  def init(k):
-    kp, kx = jax.random.split(k)
-    x = jax.random.normal(kx, x_shape)
-    return module.init(kp, x), x
-
-  keys = jax.vmap(lambda n: jax.random.fold_in(key, n))(jnp.arange(num_draws + 1))
-  params, xs = jax.vmap(init)(keys)
-  last = num_draws  # the structural draw
-  params = jax.tree_util.tree_map(lambda p: p.at[last].set(0.1 * (jnp.abs(p[last]) + 0.1)),
-                                  params)
-  xs = xs.at[last].set(0.0)
-
-  def nonzero(p, x):
-    f = lambda inp: module.apply(p, inp.reshape(x_shape)).reshape(-1)
-    return jax.jacfwd(f)(x.reshape(-1)) != 0
-
-  return jnp.any(jax.vmap(nonzero)(params, xs), axis=0)
+  from gdm_jax import dependencies
+  return dependencies.jacobian_dependencies(module, (1, size, size, channels),
+                                            num_draws=num_draws, key=jax.random.key(seed))
 
 
 def _check_stack(masks) -> tuple[str, ...]:
@@ -238,7 +215,13 @@ def receptive_field(masks: Sequence[str], size: int = 5, pixel: tuple[int, int] 
 
 def autoregressive_violations(dep: np.ndarray) -> list[tuple[int, int]]:
   """Entries ``(out, in)`` with ``in >= out`` in raster order: the Jacobian must be strictly
-  lower-triangular."""
+  lower-triangular. ``dep`` is a square ``[P, P]`` position matrix; for several outputs per
+  position or another order use :func:`gdm_jax.dependencies.check_autoregressive`."""
+  dep = np.asarray(dep)
+  if dep.ndim != 2 or dep.shape[0] != dep.shape[1]:
+    raise ValueError(f"`dep` must be a square [P, P] dependency matrix; got shape {dep.shape}. "
+                     "Group several outputs per position first (gdm_jax.dependencies."
+                     "jacobian_dependencies does).")
   i, j = np.nonzero(np.triu(dep, k=0))
   return list(zip(i.tolist(), j.tolist()))
 
