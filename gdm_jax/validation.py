@@ -11,8 +11,9 @@ the NaN it produces, with the primitive that produced it, instead of returning i
 (``tests/test_bad_input.py`` shows it). Shape checks, and the checks on the shapes that a
 user-supplied function returns (``jax.eval_shape``), run at trace time and so hold under ``jit``.
 
-Complex dtypes are refused by every check here (:func:`as_array`): every quantity here is a real density,
-log-density, scale or sample, and a complex input would silently drop or mix its imaginary part.
+Complex dtypes are refused by every check here (:func:`as_array`): every quantity in gdm_jax is a
+real density, log-density, scale or sample, and a complex input would silently drop or mix its
+imaginary part.
 """
 from __future__ import annotations
 
