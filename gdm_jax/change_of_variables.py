@@ -38,7 +38,7 @@ def standard_normal_log_prob(z: Array) -> Array:
     ``[...]``.
   """
   v.check_ndim("z", z, range(1, 16))
-  z = jnp.asarray(z)
+  z = jnp.asarray(v.as_array("z", z))
   return -0.5 * jnp.sum(z * z, axis=-1) - 0.5 * z.shape[-1] * _LOG_2PI
 
 
