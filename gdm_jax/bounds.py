@@ -141,17 +141,17 @@ def _draw_shapes(key, log_joint, sample_and_log_q, n: int, budget_name: str = "K
   try:
     out = jax.eval_shape(lambda k: sample_and_log_q(k, n), spec)
   except ValueError as e:
-    raise ValueError(f"`sample_and_log_q(key, n)` failed for n = {n}: {e}") from e
+    raise ValueError(f"`sample_and_log_q` failed to draw n = {n} samples: {e}") from e
   if not (isinstance(out, (tuple, list)) and len(out) == 2):
     raise ValueError("`sample_and_log_q` must return a pair (z [n, ...], log_q [n]); got "
                      f"{jax.tree_util.tree_structure(out)}.")
   z, log_q = out
   z_leaves = jax.tree_util.tree_leaves(z)
   if not z_leaves or any(leaf.ndim == 0 or leaf.shape[0] != n for leaf in z_leaves):
-    raise ValueError(f"`sample_and_log_q(key, n)` must return samples z with leading axis n; "
+    raise ValueError(f"`sample_and_log_q` (key, n) must return samples z with leading axis n; "
                      f"for n = {n} got z of shape {[leaf.shape for leaf in z_leaves]}.")
   if log_q.shape != (n,) or not jnp.issubdtype(log_q.dtype, jnp.floating):
-    raise ValueError(f"`sample_and_log_q(key, n)` must return real log_q of shape [n]; for "
+    raise ValueError(f"`sample_and_log_q` (key, n) must return real log_q of shape [n]; for "
                      f"n = {n} got shape {log_q.shape}, dtype {log_q.dtype}.")
   lj = jax.eval_shape(log_joint, z)
   if not hasattr(lj, "shape") or lj.shape != (n,) or not jnp.issubdtype(lj.dtype, jnp.floating):
