@@ -52,7 +52,15 @@ def expected_log_likelihood(model: LinearGaussian, x: Array, q_mean: Array,
 
 
 def closed_form_elbo(model: LinearGaussian, x: Array, q_mean: Array, q_std: Array) -> Array:
-  """ELBO = E_q[log p(x|z)] - KL(q || N(0, I)), closed form. ``[...]``."""
+  """ELBO = E_q[log p(x|z)] - KL(q || N(0, I)), closed form. ``[...]``.
+
+  ``x [..., D]``, ``q_mean, q_std [..., d]``; a concrete ``q_std`` must be > 0 (traced values,
+  e.g. inside the fits below, are not checked)."""
+  v.check_last_dim("x", x, model.data_dim, "the model's data dimension D")
+  v.check_not_nan("x", x)
+  v.check_last_dim("q_mean", q_mean, model.latent_dim, "the model's latent dimension d")
+  v.check_not_nan("q_mean", q_mean)
+  v.check_positive("q_std", q_std)
   zeros = jnp.zeros_like(q_mean)
   return (expected_log_likelihood(model, x, q_mean, q_std)
           - kl_diag_gaussians(q_mean, q_std, zeros, jnp.ones_like(q_std)))
@@ -102,9 +110,13 @@ def fit_per_instance(model: LinearGaussian, x: Array, num_steps: int = 60) -> In
   parameters, so the minimiser of :math:`-\sum_i \mathrm{ELBO}_i(q_i)` over all ``[n, 2d]``
   parameters is exactly the tuple of per-point minimisers :math:`q_i^*` (the Hessian is
   block-diagonal): one L-BFGS run over the sum finds them all, without batching a line search
-  under ``vmap`` (whose trace costs ~5x more). ``x [n, D]``.
+  under ``vmap`` (whose trace costs ~5x more). ``x [n, D]``; ``num_steps >= 0`` (0 returns the
+  initialisation, mean 0 and std 1).
   """
+  num_steps = v.check_int("num_steps", num_steps, minimum=0)
   v.check_ndim("x", x, (2,))
+  v.check_last_dim("x", x, model.data_dim, "the model's data dimension D")
+  v.check_finite("x", x)
   n, d = x.shape[0], model.latent_dim
   loss = lambda p: -jnp.sum(closed_form_elbo(model, x, p[0], jnp.exp(p[1])))
   init = (jnp.zeros((n, d), x.dtype), jnp.zeros((n, d), x.dtype))
@@ -139,7 +151,14 @@ class Encoder(nn.Module):
 def fit_amortised(key: Array, model: LinearGaussian, x: Array, encoder: Encoder,
                   num_steps: int = 300):
   r"""Trains ``encoder`` to maximise :math:`\sum_i \mathrm{ELBO}(q_\phi(\cdot|x_i))` (full batch,
-  optax L-BFGS). Returns the parameters :math:`\phi^*`."""
+  optax L-BFGS). ``x [n, D]``; ``num_steps >= 0`` (0 returns the initial parameters). Returns
+  the parameters :math:`\phi^*`."""
+  num_steps = v.check_int("num_steps", num_steps, minimum=0)
+  v.check_ndim("x", x, (2,))
+  v.check_last_dim("x", x, model.data_dim, "the model's data dimension D")
+  v.check_finite("x", x)
+  if jnp.shape(x)[0] == 0:
+    raise ValueError("`x` is empty; pass at least one data point.")
   # flax creates float32 parameters by default; match the data's precision (float64 under x64).
   params = jax.tree_util.tree_map(lambda p: p.astype(x.dtype), encoder.init(key, x[:1]))
 

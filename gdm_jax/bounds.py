@@ -30,11 +30,11 @@ def iwae_bound(log_w: Array, axis: int = -1) -> Array:
   :math:`\hat{\mathcal{L}}_K`).
 
   Exact for log-weights of magnitude 1e4 (``logsumexp`` subtracts the maximum); all ``-inf``
-  log-weights give ``-inf`` (no NaN).
+  log-weights give ``-inf`` (no NaN): ``-inf`` is a valid log-weight (p(x, z) = 0), NaN is not.
 
   Args:
     log_w: ``[..., K, ...]`` log importance weights.
-    axis: the sample axis of length ``K``.
+    axis: the sample axis of length ``K``, an int in ``[-ndim, ndim)``.
   Returns:
     ``log_w`` reduced over ``axis``.
   """
@@ -42,6 +42,7 @@ def iwae_bound(log_w: Array, axis: int = -1) -> Array:
   log_w = jnp.asarray(log_w)
   if log_w.ndim == 0:
     raise ValueError("`log_w` must have a sample axis of length K >= 1; got a scalar.")
+  axis = v.check_axis("axis", axis, log_w.ndim)
   k = log_w.shape[axis]
   if k < 1:
     raise ValueError("`log_w` is empty along `axis`; K must be >= 1.")
@@ -52,7 +53,10 @@ def elbo(log_w: Array, axis: int = -1) -> Array:
   r"""Monte Carlo ELBO :math:`\frac1K\sum_k \log w_k` (the average of ``K`` one-sample
   :math:`\hat{\mathcal{L}}_1`)."""
   v.check_not_nan("log_w", log_w)
-  return jnp.mean(jnp.asarray(log_w), axis=axis)
+  log_w = jnp.asarray(log_w)
+  if log_w.ndim == 0 or log_w.size == 0:
+    raise ValueError(f"`log_w` must have a non-empty sample axis; got shape {log_w.shape}.")
+  return jnp.mean(log_w, axis=v.check_axis("axis", axis, log_w.ndim))
 
 
 def prefix_bounds(log_w: Array) -> Array:
@@ -64,12 +68,21 @@ def prefix_bounds(log_w: Array) -> Array:
   """
   v.check_not_nan("log_w", log_w)
   log_w = jnp.asarray(log_w)
+  if log_w.ndim == 0 or log_w.shape[-1] == 0:
+    raise ValueError(f"`log_w` must have a last (sample) axis of length K >= 1; got shape "
+                     f"{log_w.shape}.")
   k = jnp.arange(1, log_w.shape[-1] + 1, dtype=log_w.dtype)
   return jax.lax.cumlogsumexp(log_w, axis=log_w.ndim - 1) - jnp.log(k)
 
 
 def diag_gaussian_proposal(mean: Array, std: Array) -> SampleAndLogQ:
-  """``sample_and_log_q`` for q = N(mean, diag(std^2)): ``(key, n) -> (z [n, d], log_q [n])``."""
+  """``sample_and_log_q`` for q = N(mean, diag(std^2)): ``(key, n) -> (z [n, d], log_q [n])``.
+
+  ``mean`` and ``std`` are ``[d]``; a concrete ``std`` must be > 0 and a concrete ``mean`` finite
+  (traced values, under ``jit``, are not checked)."""
+  v.check_ndim("mean", mean, (1,))
+  v.check_finite("mean", mean)
+  v.check_same_shape("std", std, "mean", mean)
   v.check_positive("std", std)
   mean, std = jnp.asarray(mean), jnp.asarray(std)
 
@@ -82,7 +95,15 @@ def diag_gaussian_proposal(mean: Array, std: Array) -> SampleAndLogQ:
 
 
 def full_gaussian_proposal(mean: Array, cov: Array) -> SampleAndLogQ:
-  """``sample_and_log_q`` for q = N(mean, cov) (e.g. the exact posterior)."""
+  """``sample_and_log_q`` for q = N(mean, cov) (e.g. the exact posterior).
+
+  ``mean [d]``, ``cov [d, d]``. A concrete ``cov`` must be symmetric, positive definite and well
+  enough conditioned for its dtype (:func:`gdm_jax.validation.check_spd`); otherwise the Cholesky
+  factor would be NaN or wrong and the damage would surface later as NaN log-weights. A traced
+  ``cov`` (under ``jit``) is not checked."""
+  v.check_ndim("mean", mean, (1,))
+  v.check_finite("mean", mean)
+  v.check_spd("cov", cov, jnp.shape(mean)[0], " to match `mean`")
   mean, cov = jnp.asarray(mean), jnp.asarray(cov)
   chol = jnp.linalg.cholesky(cov)
   d = mean.shape[-1]
@@ -97,9 +118,77 @@ def full_gaussian_proposal(mean: Array, cov: Array) -> SampleAndLogQ:
   return sample_and_log_q
 
 
-def _log_q_dtype(sample_and_log_q: SampleAndLogQ):
-  """dtype of the proposal's log-density (shape evaluation only, with a throwaway key)."""
-  return jax.eval_shape(lambda: sample_and_log_q(jax.random.key(0), 1))[1].dtype
+#: Most chunks a chunked estimate may scan: chunk ``i`` draws from ``fold_in(key, i)``, and the
+#: chunk counter is an int32 when x64 is off.
+MAX_CHUNKS = 2 ** 31 - 1
+
+
+def _draw_shapes(key, log_joint, sample_and_log_q, n: int, budget_name: str = "K"):
+  r"""Checks, at trace time with :func:`jax.eval_shape` (nothing is computed), that one draw of
+  ``n`` samples has the documented shapes: ``sample_and_log_q(key, n) -> (z, log_q [n])`` with
+  every leaf of ``z`` of leading axis ``n``, and ``log_joint(z) -> [n]``, both real floating.
+
+  A ``log_joint`` returning ``[n, 1]`` would otherwise broadcast against ``log_q [n]`` to
+  ``[n, n]``: a vector from the one-shot path and a wrong scalar from the chunked one. Also
+  refuses a draw whose samples alone exceed the device's memory
+  (:func:`gdm_jax.validation.memory_budget_bytes`), which could only end in RESOURCE_EXHAUSTED.
+  Holds under ``jit`` (shapes are static). Returns the dtype of ``log_q``.
+  """
+  if not hasattr(key, "dtype"):
+    raise ValueError(f"`key` must be a JAX PRNG key (jax.random.key(seed)); got "
+                     f"{type(key).__name__}.")
+  spec = jax.ShapeDtypeStruct(jnp.shape(key), key.dtype)
+  try:
+    out = jax.eval_shape(lambda k: sample_and_log_q(k, n), spec)
+  except ValueError as e:
+    raise ValueError(f"`sample_and_log_q` failed to draw n = {n} samples: {e}") from e
+  if not (isinstance(out, (tuple, list)) and len(out) == 2):
+    raise ValueError("`sample_and_log_q` must return a pair (z [n, ...], log_q [n]); got "
+                     f"{jax.tree_util.tree_structure(out)}.")
+  z, log_q = out
+  z_leaves = jax.tree_util.tree_leaves(z)
+  if not z_leaves or any(leaf.ndim == 0 or leaf.shape[0] != n for leaf in z_leaves):
+    raise ValueError(f"`sample_and_log_q` (key, n) must return samples z with leading axis n; "
+                     f"for n = {n} got z of shape {[leaf.shape for leaf in z_leaves]}.")
+  if log_q.shape != (n,) or not jnp.issubdtype(log_q.dtype, jnp.floating):
+    raise ValueError(f"`sample_and_log_q` (key, n) must return real log_q of shape [n]; for "
+                     f"n = {n} got shape {log_q.shape}, dtype {log_q.dtype}.")
+  lj = jax.eval_shape(log_joint, z)
+  if not hasattr(lj, "shape") or lj.shape != (n,) or not jnp.issubdtype(lj.dtype, jnp.floating):
+    raise ValueError(
+        f"`log_joint` must map samples z [n, ...] to real log-densities of shape [n]; for n = {n} "
+        f"it returns {getattr(lj, 'shape', type(lj).__name__)} "
+        f"({getattr(lj, 'dtype', '')}). Reduce over the event axes (e.g. sum over the last "
+        "axis) or squeeze the trailing axis.")
+  nbytes = sum(a.size * a.dtype.itemsize for a in z_leaves + [log_q, lj])
+  budget = v.memory_budget_bytes()
+  if nbytes > budget:
+    raise ValueError(
+        f"drawing {n} samples at once needs {nbytes / 2**30:.4g} GiB for the samples alone, more "
+        f"than the device's {budget / 2**30:.4g} GiB; pass `chunk_size` (e.g. 65536) so that "
+        f"`{budget_name}` samples are drawn chunk by chunk in O(chunk_size) memory.")
+  return log_q.dtype
+
+
+def _nan_flags(lj, log_q):
+  """Whether ``log_joint``, ``log_q`` and their difference have NaN entries: ``[3]`` bool."""
+  return jnp.stack([jnp.any(jnp.isnan(lj)), jnp.any(jnp.isnan(log_q)),
+                    jnp.any(jnp.isnan(lj - log_q))])
+
+
+def _raise_on_nan(flags) -> None:
+  """The eager check of :func:`iwae_estimate`, shared by its one-shot and chunked paths."""
+  flags = np.asarray(flags)
+  if flags[0]:
+    raise ValueError("`log_joint` returned NaN log-densities; it must return log p(x, z) for "
+                     "every sample (-inf where p(x, z) = 0, never NaN).")
+  if flags[1]:
+    raise ValueError("`sample_and_log_q` returned NaN log-densities log q(z); check the "
+                     "proposal's parameters (a scale <= 0 or NaN gives NaN).")
+  if flags[2]:
+    raise ValueError("`log_joint` and `sample_and_log_q` give log p(x, z) - log q(z) = inf - inf "
+                     "(NaN) at some samples; `log_joint` must be finite or -inf wherever the "
+                     "proposal has finite log q.")
 
 
 def _lse_init(dtype):
@@ -133,27 +222,53 @@ def iwae_estimate(key: Array, log_joint: Callable[[Array], Array],
 
   so memory is ``O(chunk_size)`` whatever ``K`` (tested to ``K = 10^7``).
 
+  Checks: ``K`` and ``chunk_size`` are ints >= 1 with at most :data:`MAX_CHUNKS` chunks; the
+  shapes that ``sample_and_log_q`` and ``log_joint`` return are checked at trace time
+  (:func:`jax.eval_shape`, so also under ``jit``), and a one-shot draw whose samples would not fit
+  in device memory is refused with the advice to pass ``chunk_size``. Called eagerly (a concrete
+  ``key``), both paths raise the same ``ValueError`` naming ``log_joint`` (or
+  ``sample_and_log_q``) when a log-density is NaN; under ``jit`` or ``vmap`` a NaN propagates to
+  the estimate (wrap in ``checkify`` with ``float_checks`` to catch it).
+
   Returns:
     scalar estimate.
   """
   K = v.check_int("K", K)
+  if chunk_size is not None:
+    chunk_size = v.check_int("chunk_size", chunk_size)
+  eager = v.is_concrete(key)
   if chunk_size is None or chunk_size >= K:
+    _draw_shapes(key, log_joint, sample_and_log_q, K)
     z, log_q = sample_and_log_q(key, K)
-    return iwae_bound(log_joint(z) - log_q)
-  chunk_size = v.check_int("chunk_size", chunk_size)
+    lj = log_joint(z)
+    if eager:
+      _raise_on_nan(_nan_flags(lj, log_q))
+    return iwae_bound(lj - log_q)
   n_full, rem = divmod(K, chunk_size)
+  if n_full + (rem > 0) > MAX_CHUNKS:
+    raise ValueError(f"`K` / `chunk_size` = {K} / {chunk_size} makes {n_full + (rem > 0)} chunks, "
+                     f"more than {MAX_CHUNKS} (the chunk counter is an int32); pass a larger "
+                     "`chunk_size`.")
+  dtype = _draw_shapes(key, log_joint, sample_and_log_q, chunk_size)
+
+  def chunk(carry, k, n):
+    lse, flags = carry
+    z, log_q = sample_and_log_q(k, n)
+    lj = log_joint(z)
+    if eager:  # the NaN flags are only read back in eager mode; under jit they are not traced
+      flags = flags | _nan_flags(lj, log_q)
+    return _lse_update(lse, lj - log_q), flags
 
   def body(carry, i):
-    z, log_q = sample_and_log_q(jax.random.fold_in(key, i), chunk_size)
-    return _lse_update(carry, log_joint(z) - log_q), None
+    return chunk(carry, jax.random.fold_in(key, i), chunk_size), None
 
-  dtype = _log_q_dtype(sample_and_log_q)
-  init = _lse_init(dtype)
+  init = (_lse_init(dtype), jnp.zeros(3, bool) if eager else None)
   carry, _ = jax.lax.scan(body, init, jnp.arange(n_full))
   if rem:
-    z, log_q = sample_and_log_q(jax.random.fold_in(key, n_full), rem)
-    carry = _lse_update(carry, log_joint(z) - log_q)
-  m, s = carry
+    carry = chunk(carry, jax.random.fold_in(key, n_full), rem)
+  (m, s), flags = carry
+  if eager and v.is_concrete(flags):
+    _raise_on_nan(flags)
   return m + jnp.log(s) - jnp.log(jnp.asarray(K, dtype))
 
 
@@ -163,10 +278,33 @@ def _lg_log_joint(model: LinearGaussian, x: Array, gram: bool):
   return lambda z: model.log_joint(x, z)
 
 
+def check_linear_gaussian_args(model: LinearGaussian, x: Array, q_mean: Array, q_std: Array,
+                               batched: bool) -> None:
+  """Validates a LinearGaussian problem with a diagonal Gaussian proposal: ``x [D]``,
+  ``q_mean, q_std [d]`` (``[B, D]``, ``[B, d]`` when ``batched``); finite ``x`` and ``q_mean``,
+  ``q_std > 0`` when concrete."""
+  if not isinstance(model, LinearGaussian):
+    raise ValueError(f"`model` must be a LinearGaussian; got {type(model).__name__}.")
+  nd = 2 if batched else 1
+  v.check_ndim("x", x, (nd,))
+  v.check_last_dim("x", x, model.data_dim, "the model's data dimension D")
+  v.check_finite("x", x)
+  v.check_ndim("q_mean", q_mean, (nd,))
+  v.check_last_dim("q_mean", q_mean, model.latent_dim, "the model's latent dimension d")
+  if batched and jnp.shape(q_mean)[0] != jnp.shape(x)[0]:
+    raise ValueError(f"`q_mean` has {jnp.shape(q_mean)[0]} rows but `x` has {jnp.shape(x)[0]}; "
+                     "pass one proposal per data point.")
+  v.check_finite("q_mean", q_mean)
+  v.check_same_shape("q_std", q_std, "q_mean", q_mean)
+  v.check_positive("q_std", q_std)
+
+
 def linear_gaussian_log_weights(key: Array, model: LinearGaussian, x: Array, q_mean: Array,
                                 q_std: Array, K: int, gram: bool = False) -> Array:
   """Log-weights ``[K]`` for one ``x [D]`` under q = N(q_mean, diag q_std^2). ``gram=True`` scores
   with :meth:`LinearGaussian.log_likelihood_gram` (O(d^2) per sample instead of O(D d))."""
+  check_linear_gaussian_args(model, x, q_mean, q_std, batched=False)
+  K = v.check_int("K", K)
   z, log_q = diag_gaussian_proposal(q_mean, q_std)(key, K)
   return _lg_log_joint(model, x, gram)(z) - log_q
 
@@ -175,7 +313,13 @@ def linear_gaussian_iwae(key: Array, model: LinearGaussian, x: Array, q_mean: Ar
                          q_std: Array, K: int, chunk_size: int | None = None,
                          gram: bool = False) -> Array:
   r""":math:`\hat{\mathcal{L}}_K` for a batch ``x [B, D]`` with per-point proposals
-  ``q_mean, q_std [B, d]``: one key per data point, vmapped. Returns ``[B]``."""
+  ``q_mean, q_std [B, d]``: one key per data point, vmapped. Returns ``[B]``.
+
+  The arguments are validated here, before the ``vmap`` (inside it they are tracers and the
+  value checks cannot run): shapes, a finite ``x`` and ``q_mean``, and ``q_std > 0``. Under
+  ``jit`` only the shapes are checked."""
+  check_linear_gaussian_args(model, x, q_mean, q_std, batched=True)
+  K = v.check_int("K", K)
   keys = jax.random.split(key, x.shape[0])
 
   def one(k, xi, m, s):
@@ -227,7 +371,9 @@ def iwae_estimate_sharded(key: Array, log_joint: Callable[[Array], Array],
   combined with ``pmax`` and ``psum``: :math:`m = \max_d m_d`, :math:`s = \sum_d s_d e^{m_d - m}`.
   With ``mesh=None`` a mesh over all devices is used; on one device it is plain
   :func:`iwae_estimate`. Multi-host: call ``jax.distributed.initialize()`` first and pass a mesh
-  over ``jax.devices()`` (all hosts); the code is unchanged.
+  over ``jax.devices()`` (all hosts); the code is unchanged. The shapes that ``sample_and_log_q``
+  and ``log_joint`` return are checked as in :func:`iwae_estimate`; a NaN log-density is not
+  looked for (it propagates to the estimate).
   """
   from jax.sharding import Mesh, PartitionSpec as P
   K = v.check_int("K", K)
@@ -239,9 +385,12 @@ def iwae_estimate_sharded(key: Array, log_joint: Callable[[Array], Array],
   if rem or n_chunks % n_dev:
     raise ValueError(f"`K` ({K}) must be a multiple of `chunk_size` x devices ({chunk_size} x "
                      f"{n_dev}) for the sharded estimator; adjust K or chunk_size.")
+  if n_chunks > MAX_CHUNKS:
+    raise ValueError(f"`K` / `chunk_size` = {n_chunks} chunks, more than {MAX_CHUNKS}; pass a "
+                     "larger `chunk_size`.")
   (axis,) = mesh.axis_names
 
-  dtype = _log_q_dtype(sample_and_log_q)
+  dtype = _draw_shapes(key, log_joint, sample_and_log_q, chunk_size)
 
   def local(chunk_keys):
     def body(carry, k):

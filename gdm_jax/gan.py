@@ -15,6 +15,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from gdm_jax import validation as v
@@ -24,10 +25,31 @@ Array = jax.Array
 
 
 def optimal_discriminator(log_f1_x: Array, log_f0_x: Array) -> Array:
-  r""":math:`D^* = f_1/(f_0 + f_1) = \sigma(\log f_1 - \log f_0)`, from log-densities."""
+  r""":math:`D^* = f_1/(f_0 + f_1) = \sigma(\log f_1 - \log f_0)`, from log-densities.
+
+  Returns probabilities, which saturate: :math:`D^*` rounds to exactly 1 once
+  :math:`\log f_1 - \log f_0` exceeds about 17 in float32 (37 in float64), and to 0 below about
+  -87 (-708) (measured on CPU, where subnormals flush to zero), e.g. far in the tails of two
+  Gaussians of different scales (beyond |x| = 16 in float32, 44 in float64, for N(0, 1) against
+  N(0, 2^2)). A saturated :math:`D^*` has lost :math:`\log f_1`: for densities use the logit
+  :math:`\log f_1 - \log f_0` and :func:`density_from_logit`, not
+  :func:`density_from_discriminator` (which refuses :math:`D \in \{0, 1\}`).
+
+  Raises:
+    ValueError: shapes differ, NaN, or (concrete inputs) both log-densities ``-inf`` (or both
+      ``+inf``) at a point, where :math:`D^* = 0/0` is undefined. Traced values are not checked.
+  """
   v.check_same_shape("log_f1_x", log_f1_x, "log_f0_x", log_f0_x)
   v.check_not_nan("log_f1_x", log_f1_x)
   v.check_not_nan("log_f0_x", log_f0_x)
+  if v.is_concrete(log_f1_x) and v.is_concrete(log_f0_x):
+    a, b = np.asarray(log_f1_x), np.asarray(log_f0_x)
+    undefined = np.isinf(a) & (a == b)
+    if np.any(undefined):
+      raise ValueError(
+          f"`log_f1_x` and `log_f0_x` are both {'-' if np.any(a[undefined] < 0) else '+'}inf at "
+          f"{int(np.sum(undefined))} point(s): D* = f1 / (f0 + f1) is 0/0 there. Evaluate D* only "
+          "where at least one density is positive and finite (mask the other points).")
   return jax.nn.sigmoid(jnp.asarray(log_f1_x) - jnp.asarray(log_f0_x))
 
 
@@ -37,16 +59,32 @@ def logit(d: Array) -> Array:
 
 
 def density_from_discriminator(log_f0_x: Array, d_x: Array) -> Array:
-  r""":math:`\log \hat f_1 = \log f_0 + \log D - \log(1 - D)` (Q5's estimate of :math:`f_1`)."""
+  r""":math:`\log \hat f_1 = \log f_0 + \log D - \log(1 - D)` (Q5's estimate of :math:`f_1`).
+
+  ``d_x`` must lie in the open interval (0, 1): a discriminator that saturated to exactly 0 or 1
+  has lost the density ratio (the estimate would be :math:`\mp\infty`), so concrete values of 0
+  or 1 are refused with the advice to use :func:`density_from_logit`. Traced values are not
+  checked.
+  """
   v.check_same_shape("log_f0_x", log_f0_x, "d_x", d_x)
   v.check_not_nan("log_f0_x", log_f0_x)
   v.check_probability("d_x", d_x)
+  if v.is_concrete(d_x):
+    d = np.asarray(d_x)
+    if np.any((d == 0) | (d == 1)):
+      raise ValueError(
+          f"`d_x` has {int(np.sum((d == 0) | (d == 1)))} value(s) equal to 0 or 1: the "
+          "discriminator saturated and log D - log(1 - D) is infinite there. Pass the "
+          "discriminator's logit to `density_from_logit` instead (for D*, the logit is "
+          "log f1 - log f0).")
   return jnp.asarray(log_f0_x) + logit(jnp.asarray(d_x))
 
 
 def density_from_logit(log_f0_x: Array, logit_x: Array) -> Array:
   """The same estimate from a discriminator's logit (no round trip through probabilities)."""
   v.check_same_shape("log_f0_x", log_f0_x, "logit_x", logit_x)
+  v.check_not_nan("log_f0_x", log_f0_x)
+  v.check_not_nan("logit_x", logit_x)
   return jnp.asarray(log_f0_x) + jnp.asarray(logit_x)
 
 

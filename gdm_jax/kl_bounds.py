@@ -17,11 +17,12 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.scipy.special import logsumexp
 
 from gdm_jax import validation as v
-from gdm_jax.divergences import trapezoid_weights
+from gdm_jax.divergences import check_quadrature_args, trapezoid_weights
 from gdm_jax.models import MLP
 
 Array = jax.Array
@@ -40,9 +41,21 @@ def conjugate_u_log_u(t: Array) -> Array:
 
 
 def r1(t_p: Array, t_q: Array) -> Array:
-  r""":math:`\hat R_1 = \mathrm{mean}(T(x_p)) - \mathrm{mean}(e^{T(x_q) - 1})`. ``[N], [M] -> []``."""
+  r""":math:`\hat R_1 = \mathrm{mean}(T(x_p)) - \mathrm{mean}(e^{T(x_q) - 1})`. ``[N], [M] -> []``.
+
+  Finite whenever the answer is representable: where the plain sum of :math:`e^{t - 1}` could
+  overflow (:math:`\max t - 1 + \log M > \log(\text{float max}) - 1`, e.g. critic values of 89
+  in float32), the mean is summed in log space,
+  :math:`\mathrm{mean}(e^{t - 1}) = \exp(\mathrm{logsumexp}(t - 1) - \log M)`, whose relative
+  rounding error is about :math:`|\mathrm{logsumexp}|\,\epsilon \le 89\,\epsilon` (float32).
+  Elsewhere the plain mean is kept (a few ulps). Both branches have finite gradients."""
   _check(t_p, t_q)
-  return jnp.mean(t_p) - jnp.mean(jnp.exp(jnp.asarray(t_q) - 1.0))
+  t1 = jnp.asarray(t_q) - 1.0
+  log_n = jnp.log(jnp.asarray(t1.size, t1.dtype))
+  log_max = float(np.log(np.finfo(t1.dtype).max))
+  safe = jax.lax.stop_gradient(jnp.max(t1) + log_n < log_max - 1.0)
+  plain = jnp.mean(jnp.exp(jnp.where(safe, t1, 0.0)))  # evaluated at 0 where unused: no inf grad
+  return jnp.mean(t_p) - jnp.where(safe, plain, jnp.exp(logsumexp(t1) - log_n))
 
 
 def r2(t_p: Array, t_q: Array) -> Array:
@@ -53,14 +66,26 @@ def r2(t_p: Array, t_q: Array) -> Array:
   return jnp.mean(t_p) - (logsumexp(t_q) - jnp.log(jnp.asarray(t_q.size, t_q.dtype)))
 
 
+def _check_quadrature(t, log_p, log_q, grid):
+  check_quadrature_args(log_p, log_q, grid)
+  v.check_same_shape("t", t, "grid", grid)
+  v.check_not_nan("t", t)
+
+
 def r1_quadrature(t: Array, log_p: Array, log_q: Array, grid: Array) -> Array:
-  """R1[T] with both expectations by the trapezoid rule on a 1-D grid (exact oracle)."""
+  """R1[T] with both expectations by the trapezoid rule on a 1-D grid (exact oracle).
+
+  Needs a strictly increasing grid and normalised densities on it (checked for concrete
+  arguments, as in :mod:`gdm_jax.divergences`)."""
+  _check_quadrature(t, log_p, log_q, grid)
   w = trapezoid_weights(grid)
   return jnp.sum(w * jnp.exp(log_p) * t) - jnp.sum(w * jnp.exp(log_q + t - 1.0))
 
 
 def r2_quadrature(t: Array, log_p: Array, log_q: Array, grid: Array) -> Array:
-  """R2[T] with both expectations by the trapezoid rule on a 1-D grid."""
+  """R2[T] with both expectations by the trapezoid rule on a 1-D grid (same checks as
+  :func:`r1_quadrature`)."""
+  _check_quadrature(t, log_p, log_q, grid)
   w = trapezoid_weights(grid)
   return jnp.sum(w * jnp.exp(log_p) * t) - logsumexp(log_q + t, b=w)
 

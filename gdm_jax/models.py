@@ -38,7 +38,14 @@ def diag_gaussian_log_prob(z: Array, mean: Array, std: Array) -> Array:
 
 
 def kl_diag_gaussians(m1: Array, s1: Array, m2: Array, s2: Array) -> Array:
-  r"""KL(N(m1, diag s1^2) || N(m2, diag s2^2)), summed over the last axis."""
+  r"""KL(N(m1, diag s1^2) || N(m2, diag s2^2)), summed over the last axis.
+
+  Concrete scales must be > 0 and concrete means not NaN (a scale <= 0 gives NaN or a finite
+  wrong number through ``log(s2 / s1)``); traced values (under ``jit``) are not checked."""
+  for name, m in (("m1", m1), ("m2", m2)):
+    v.check_not_nan(name, m)
+  v.check_positive("s1", s1)
+  v.check_positive("s2", s2)
   return jnp.sum(jnp.log(s2 / s1) + (s1 ** 2 + (m1 - m2) ** 2) / (2 * s2 ** 2) - 0.5, -1)
 
 
@@ -47,8 +54,20 @@ def kl_gaussians(m1: Array, c1: Array, m2: Array, c2: Array) -> Array:
 
   .. math:: \tfrac12[\mathrm{tr}(C_2^{-1}C_1) + (m_2-m_1)^\top C_2^{-1}(m_2-m_1) - d
             + \log\det C_2 - \log\det C_1]
+
+  ``m1, m2 [..., d]``, ``c1, c2 [d, d]`` (one covariance each; batched covariances would be summed
+  together, so they are refused). Concrete covariances must be symmetric, positive definite and
+  well conditioned for their dtype (:func:`gdm_jax.validation.check_spd`); traced ones (under
+  ``jit``) are not checked.
   """
-  d = m1.shape[-1]
+  v.check_ndim("m1", m1, range(1, 16))
+  d = jnp.shape(m1)[-1]
+  v.check_last_dim("m2", m2, d, "`m1`")
+  v.check_not_nan("m1", m1)
+  v.check_not_nan("m2", m2)
+  v.check_spd("c1", c1, d, " to match `m1`")
+  v.check_spd("c2", c2, d, " to match `m1`")
+  m1, c1, m2, c2 = map(jnp.asarray, (m1, c1, m2, c2))
   l2 = jnp.linalg.cholesky(c2)
   l1 = jnp.linalg.cholesky(c1)
   a = jax.scipy.linalg.solve_triangular(l2, l1, lower=True)
@@ -159,7 +178,17 @@ class LinearGaussian:
 
 def random_linear_gaussian(key: Array, latent_dim: int, data_dim: int, noise_std: float = 0.5,
                            dtype=jnp.float32) -> LinearGaussian:
-  """A LinearGaussian with W ~ N(0, 1/d) entries and b ~ N(0, 1)."""
+  """A LinearGaussian with W ~ N(0, 1/d) entries and b ~ N(0, 1).
+
+  ``latent_dim`` and ``data_dim`` are ints >= 1, ``noise_std`` a scalar > 0, ``dtype`` a real
+  floating dtype."""
+  latent_dim = v.check_int("latent_dim", latent_dim)
+  data_dim = v.check_int("data_dim", data_dim)
+  if jnp.ndim(noise_std) != 0:
+    raise ValueError(f"`noise_std` must be a scalar; got shape {jnp.shape(noise_std)}.")
+  v.check_positive("noise_std", noise_std)
+  if not jnp.issubdtype(dtype, jnp.floating):
+    raise ValueError(f"`dtype` must be a real floating dtype (float32 or float64); got {dtype}.")
   kw, kb = jax.random.split(key)
   W = jax.random.normal(kw, (data_dim, latent_dim), dtype) / math.sqrt(latent_dim)
   b = jax.random.normal(kb, (data_dim,), dtype)
@@ -209,7 +238,13 @@ class NonlinearModel:
             - 0.5 * self.data_dim * _LOG_2PI - 0.5 * z[..., 0] ** 2 - 0.5 * _LOG_2PI)
 
   def log_marginal(self, x: Array, half_width: float = 12.0, num_nodes: int = 8001) -> Array:
-    """log p(x) for one ``x [D]`` by trapezoid quadrature in z (log space)."""
+    """log p(x) for one ``x [D]`` by trapezoid quadrature in z (log space) on ``num_nodes >= 2``
+    equally spaced nodes in ``[-half_width, half_width]``, ``half_width > 0``."""
+    num_nodes = v.check_int("num_nodes", num_nodes, minimum=2)
+    v.check_positive("half_width", half_width)
+    v.check_ndim("x", x, (1,))
+    v.check_last_dim("x", x, self.data_dim, "the model's data_dim")
+    v.check_not_nan("x", x)
     z = jnp.linspace(-half_width, half_width, num_nodes, dtype=x.dtype)
     lj = self.log_joint(x, z[:, None])
     h = z[1] - z[0]

@@ -17,10 +17,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from gdm_jax import amortized as am, bounds, divergences as dv, kl_bounds as kb
 from gdm_jax import masked_conv as mc, models
+from gdm_jax import validation as v
 
 
 def replicate_keys(key, n: int):
-  """``n`` keys laid out over a 1-D device mesh (axis ``"r"``) when ``n`` divides evenly."""
+  """``n >= 1`` keys laid out over a 1-D device mesh (axis ``"r"``) when ``n`` divides evenly."""
+  n = v.check_int("n", n)
   keys = jax.random.split(key, n)
   devices = jax.devices()
   if len(devices) > 1 and n % len(devices) == 0:
@@ -51,7 +53,18 @@ def _replicated_lk(keys, model, x, q_mean, q_std, k, chunk):
 
 def lk_sweep(key, model, x, q_mean, q_std, ks: Sequence[int], replicates: int,
              chunk_size: int | None = None) -> LkSweep:
-  """Replicates of L_K for each K (vmapped, sharded over devices), with exact log p(x)."""
+  """Replicates of L_K for each K (vmapped, sharded over devices), with exact log p(x).
+
+  ``x [D]``, ``q_mean, q_std [d]``, ``ks`` ints >= 1, ``replicates >= 2`` (the standard error
+  needs two). Validated here, before the jitted and vmapped estimator, where the value checks
+  cannot run: a ``q_std <= 0`` would otherwise give NaN means."""
+  bounds.check_linear_gaussian_args(model, x, q_mean, q_std, batched=False)
+  if isinstance(ks, (str, bytes)) or np.ndim(ks) != 1 or len(ks) == 0:
+    raise ValueError(f"`ks` must be a non-empty sequence of ints >= 1; got {ks!r}.")
+  ks = [v.check_int("ks", k) for k in ks]
+  replicates = v.check_int("replicates", replicates, minimum=2)
+  if chunk_size is not None:
+    chunk_size = v.check_int("chunk_size", chunk_size)
   t0 = time.perf_counter()
   out = []
   for i, k in enumerate(ks):
@@ -66,9 +79,24 @@ def lk_sweep(key, model, x, q_mean, q_std, ks: Sequence[int], replicates: int,
 
 
 def loglog_slope(x, y) -> float:
-  """Least-squares slope of log y on log x (over the entries with y > 0)."""
+  """Least-squares slope of log y on log x (over the entries with y > 0).
+
+  ``x`` and ``y`` are 1-D of one length without NaN; the kept points need ``x > 0`` and at least
+  two distinct ``x`` values (else no line is defined)."""
+  v.check_ndim("x", x, (1,))
+  v.check_same_shape("y", y, "x", x)
+  v.check_not_nan("x", x)
+  v.check_not_nan("y", y)
   x, y = np.asarray(x, float), np.asarray(y, float)
   keep = y > 0
+  if np.any(x[keep] <= 0) or not np.all(np.isfinite(x[keep])):
+    raise ValueError("`x` must be finite and > 0 where y > 0 (a log-log fit); got "
+                     f"{x[keep][~((x[keep] > 0) & np.isfinite(x[keep]))][:3]}.")
+  if np.any(np.isinf(y[keep])):
+    raise ValueError("`y` has +inf entries; a log-log fit needs finite values.")
+  if np.unique(x[keep]).size < 2:
+    raise ValueError(f"`y` has {int(keep.sum())} positive point(s) at {np.unique(x[keep]).size} "
+                     "distinct x; a slope needs at least 2 points with y > 0 at distinct x.")
   return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
 
 

@@ -3,14 +3,29 @@ r"""Argument checks at the public boundary.
 Every public function of ``gdm_jax`` validates its arguments here, in eager mode, before any XLA
 computation: a bad argument raises ``ValueError`` whose message names the argument and says how to
 fix it. Value checks (positivity, finiteness, singularity) need concrete arrays; under ``jit`` the
-inputs are tracers and only the shape checks run (values cannot be inspected while tracing).
+inputs are tracers and only the shape and dtype checks run (values cannot be inspected while
+tracing: a traced NaN or a traced negative scale is not caught). Where a check must survive
+tracing, wrap the jitted call in ``jax.experimental.checkify.checkify(f,
+errors=checkify.float_checks)``: a traced bad value (a negative scale, a NaN input) then reports
+the NaN it produces, with the primitive that produced it, instead of returning it silently
+(``tests/test_bad_input.py`` shows it). Shape checks, and the checks on the shapes that a
+user-supplied function returns (``jax.eval_shape``), run at trace time and so hold under ``jit``.
+
+Complex dtypes are refused by every check here (:func:`as_array`): every quantity in gdm_jax is a
+real density, log-density, scale or sample, and a complex input would silently drop or mix its
+imaginary part.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 import jax
 import numpy as np
+
+#: A covariance is refused when cond(R) * eps(dtype) exceeds this, R its correlation matrix (see
+#: :func:`check_spd`).
+MAX_COND_EPS = 1e-2
 
 
 def is_concrete(x: Any) -> bool:
@@ -18,9 +33,18 @@ def is_concrete(x: Any) -> bool:
   return not isinstance(x, jax.core.Tracer)
 
 
+def _refuse_complex(name: str, dtype) -> None:
+  if np.issubdtype(dtype, np.complexfloating):
+    raise ValueError(f"`{name}` has complex dtype {dtype}; pass real numbers (take `.real` or "
+                     "`abs` explicitly if that is what you mean).")
+
+
 def as_array(name: str, x: Any) -> Any:
-  """Returns ``x`` as an array, or raises a ValueError naming ``name`` for non-numeric input."""
+  """Returns ``x`` as an array, or raises a ValueError naming ``name`` for non-numeric or complex
+  input."""
   if isinstance(x, jax.core.Tracer) or isinstance(x, jax.Array):
+    if not jax.dtypes.issubdtype(x.dtype, jax.dtypes.extended):
+      _refuse_complex(name, x.dtype)
     return x
   try:
     arr = np.asarray(x)
@@ -28,6 +52,7 @@ def as_array(name: str, x: Any) -> Any:
     raise ValueError(f"`{name}` must be an array of numbers; got {type(x).__name__}.") from e
   if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
     raise ValueError(f"`{name}` must be an array of numbers; got dtype {arr.dtype}.")
+  _refuse_complex(name, arr.dtype)
   return arr
 
 
@@ -124,3 +149,147 @@ def check_probability(name: str, d: Any, open_interval: bool = False) -> None:
       interval = "(0, 1)" if open_interval else "[0, 1]"
       raise ValueError(f"`{name}` must lie in {interval} (a discriminator output); got values in "
                        f"[{float(arr.min()):.4g}, {float(arr.max()):.4g}].")
+
+
+def _float_dtype(arr) -> np.dtype:
+  """The array's dtype when floating, else float64 (integers are exact)."""
+  return arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.dtype(np.float64)
+
+
+def check_axis(name: str, axis: Any, ndim: int) -> int:
+  """Returns ``axis`` normalised to ``[0, ndim)`` or raises (non-integers, out of range)."""
+  if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+    raise ValueError(f"`{name}` must be an int; got {axis!r} ({type(axis).__name__}).")
+  if not -ndim <= axis < ndim:
+    raise ValueError(f"`{name}` = {axis} is out of range for an array with {ndim} dimension(s); "
+                     f"pass an axis in [{-ndim}, {ndim - 1}].")
+  return int(axis) % ndim
+
+
+def check_less(name_lo: str, lo: Any, name_hi: str, hi: Any) -> None:
+  """Raises if concrete ``lo`` and ``hi`` have an entry with ``lo >= hi`` (or are not finite)."""
+  check_finite(name_lo, lo)
+  check_finite(name_hi, hi)
+  if is_concrete(lo) and is_concrete(hi) and np.any(np.asarray(lo) >= np.asarray(hi)):
+    raise ValueError(f"`{name_lo}` must be < `{name_hi}`; got {name_lo} = {np.asarray(lo)}, "
+                     f"{name_hi} = {np.asarray(hi)}. Swap them or widen the interval.")
+
+
+def check_spd(name: str, c: Any, size: int | None = None, other: str = "") -> None:
+  r"""Raises unless ``c`` is a ``size x size`` matrix and, when concrete, a covariance that the
+  dtype can factorise: symmetric, positive definite and well conditioned.
+
+  - Symmetric: :math:`\max|C - C^\top| \le \sqrt{\epsilon}\,\max|C|` (rounding of a product
+    such as :math:`A A^\top` stays far below; a genuinely non-symmetric matrix does not). The
+    Cholesky factorisation reads one triangle only, so a non-symmetric matrix would silently be
+    replaced by its symmetric part.
+  - Positive definite: the smallest eigenvalue (float64) is > 0.
+  - Conditioned: the Cholesky factorisation is backward stable relative to the diagonal (van der
+    Sluis; Demmel 1989), so what matters is the condition number of the correlation matrix
+    :math:`R = D^{-1/2} C D^{-1/2}`, :math:`D = \mathrm{diag}(C)` (a badly scaled but weakly
+    correlated ``C`` is fine). A log-density computed through it carries an absolute error of
+    about :math:`\mathrm{cond}(R)\,\epsilon\,(K + \text{Mahalanobis}^2)` nats, and the
+    factorisation fails (NaN) near :math:`\mathrm{cond}(R)\,\epsilon = 1`. We refuse
+    :math:`\mathrm{cond}(R)\,\epsilon >` :data:`MAX_COND_EPS` ``= 1e-2``: there the measured error
+    at typical points is already about 1e-2 nats (1% in the density), and it grows linearly. That
+    admits :math:`\mathrm{cond}(R) \le 8.4 \times 10^4` in float32 and :math:`4.5 \times 10^{13}`
+    in float64: the advice is float64.
+  """
+  shape = tuple(np.shape(c))
+  if len(shape) != 2 or shape[0] != shape[1] or (size is not None and shape[0] != size):
+    want = f"[{size}, {size}]" if size is not None else "square [K, K]"
+    raise ValueError(f"`{name}` must be a {want} matrix{other}; got shape {shape}.")
+  check_finite(name, c)
+  if not is_concrete(c) or shape[0] == 0:
+    return
+  arr = np.asarray(c)
+  dtype = _float_dtype(arr)
+  a = arr.astype(np.float64)
+  scale = float(np.max(np.abs(a)))
+  asym = float(np.max(np.abs(a - a.T)))
+  if asym > np.sqrt(np.finfo(dtype).eps) * scale:
+    raise ValueError(f"`{name}` is not symmetric (max |C - C^T| = {asym:.3g}, max |C| = "
+                     f"{scale:.3g}); a covariance must be symmetric (pass (C + C.T) / 2 if the "
+                     "difference is rounding).")
+  lam_min = float(np.min(np.linalg.eigvalsh(a)))
+  if not lam_min > 0:
+    raise ValueError(f"`{name}` must be positive definite; its minimum eigenvalue is "
+                     f"{lam_min:.4g}. Pass a covariance with all eigenvalues > 0 (e.g. add a "
+                     "small multiple of the identity).")
+  d = np.sqrt(np.diagonal(a))
+  cond = float(np.linalg.cond(a / np.outer(d, d)))
+  eps = float(np.finfo(dtype).eps)
+  if not cond * eps <= MAX_COND_EPS:
+    raise ValueError(
+        f"`{name}` is too ill-conditioned for {dtype.name}: its correlation matrix has condition "
+        f"number {cond:.3g}, and cond x eps = {cond * eps:.2g} > {MAX_COND_EPS} (a Cholesky "
+        f"factor in {dtype.name} gives log-densities off by about cond x eps x (K + "
+        "Mahalanobis^2) nats, or NaN). "
+        "Pass float64 arrays (jax.config.update('jax_enable_x64', True)) or a better "
+        "conditioned covariance.")
+
+
+def check_increasing(name: str, grid: Any) -> None:
+  """Raises unless ``grid`` is 1-D with >= 2 finite points and, when concrete, strictly
+  increasing (a decreasing grid gives negative trapezoid weights: negative divergences)."""
+  check_ndim(name, grid, (1,))
+  if np.shape(grid)[0] < 2:
+    raise ValueError(f"`{name}` needs at least 2 points for the trapezoid rule; got "
+                     f"{np.shape(grid)[0]}.")
+  check_finite(name, grid)
+  if is_concrete(grid):
+    steps = np.diff(np.asarray(grid))
+    bad = np.flatnonzero(~(steps > 0))
+    if bad.size:
+      i = int(bad[0])
+      g = np.asarray(grid)
+      raise ValueError(
+          f"`{name}` must be strictly increasing; it has {bad.size} non-increasing step(s), the "
+          f"first from {name}[{i}] = {g[i]:.6g} to {name}[{i + 1}] = {g[i + 1]:.6g}. Sort it "
+          "(with the values on it) or pass np.linspace(lo, hi, n) with lo < hi.")
+
+
+def check_normalised(name: str, log_p: Any, grid: Any) -> None:
+  r"""Raises if the trapezoid mass of :math:`p = e^{\log p}` on a concrete increasing ``grid``
+  differs from 1 by more than the quadrature can explain.
+
+  On a cell of width :math:`h_i` where :math:`p` is monotone the trapezoid rule misses at most
+  :math:`h_i |p_{i+1} - p_i| / 2`; a density that does not vanish at the grid's ends is treated as
+  jumping to 0 there (its tails beyond the grid are unknown). So an honest density satisfies
+
+  .. math:: |\textstyle\sum_i w_i p_i - 1| \le \max_i h_i\,\Big(p_0 + \sum_i |p_{i+1} - p_i|
+     + p_{n-1}\Big) + n\,\epsilon,
+
+  a factor 2 above the bound for peaks between nodes, plus the summation's rounding. A
+  ``log_p`` off by a constant (unnormalised), under-resolved, or cut by a grid that misses its
+  support fails.
+  """
+  if not (is_concrete(log_p) and is_concrete(grid)):
+    return
+  g = np.asarray(grid, np.float64)
+  p = np.exp(np.asarray(log_p, np.float64))
+  h = np.diff(g)
+  mass = float(np.sum(0.5 * h * (p[:-1] + p[1:])))
+  tv = float(p[0] + np.sum(np.abs(np.diff(p))) + p[-1])
+  eps = float(np.finfo(_float_dtype(np.asarray(log_p))).eps)
+  tol = float(np.max(h)) * tv + g.size * eps
+  if not abs(mass - 1.0) <= tol:
+    raise ValueError(
+        f"`{name}` is not a normalised density on `grid`: its trapezoid mass is {mass:.6g}, "
+        f"|mass - 1| = {abs(mass - 1.0):.3g} > {tol:.3g} (the most the trapezoid rule can miss "
+        "on this grid: max cell width x total variation of the density). Pass log-densities "
+        "that integrate to 1 (subtract log(mass) to normalise), on a grid that covers the "
+        "support and resolves the density.")
+
+
+def memory_budget_bytes(device: Any = None) -> int:
+  """The memory of ``device`` (default: the first device): the allocator's ``bytes_limit`` where
+  the backend reports it (GPU/TPU), else the host's physical memory (CPU)."""
+  device = device if device is not None else jax.devices()[0]
+  try:
+    stats = device.memory_stats()
+  except Exception:  # pragma: no cover - backends without memory_stats
+    stats = None
+  if stats and stats.get("bytes_limit"):
+    return int(stats["bytes_limit"])
+  return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
