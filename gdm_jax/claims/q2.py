@@ -270,6 +270,59 @@ def check_written_kl_prior(key, cfg: Config) -> Evidence:
                   effect_what="the largest violation of the written inequality")
 
 
+# ---------------------------------------------------------------------------------------------
+# Answer 2.2: "since theta is fixed, maximising the ELBO => minimising KL(q(z|x) || p(z))".
+
+N_WRITTEN22 = 8
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _elbo_vs_prior(key, dtype):
+  """ELBO and KL(q || p(z)) (library closed forms) at the ELBO's maximiser q_i* (the closed-form
+  mean-field optimum) and at the KL's minimiser q = p(z) = N(0, I), for N_WRITTEN22 points."""
+  k1, k2 = jax.random.split(key)
+  model = models.random_linear_gaussian(k1, LATENT, DATA, NOISE, dtype)
+  x, _ = model.sample(k2, N_WRITTEN22)
+  m, s = am.mean_field_optimum(model, x)
+  zeros, ones = jnp.zeros_like(m), jnp.ones_like(s)
+  return (model, x, (m, s), am.closed_form_elbo(model, x, m, s),
+          am.closed_form_elbo(model, x, zeros, ones), models.kl_diag_gaussians(m, s, zeros, ones),
+          models.kl_diag_gaussians(zeros, ones, zeros, ones))
+
+
+def check_written_elbo_kl_prior(key, cfg: Config) -> Evidence:
+  model, x, (m, s), elbo_opt, elbo_prior, kl_opt, kl_prior = _elbo_vs_prior(key, cfg.dtype)
+  elbo_opt, elbo_prior, kl_opt, kl_prior = (np.asarray(a, np.float64) for a in
+                                            (elbo_opt, elbo_prior, kl_opt, kl_prior))
+  # float64 oracle of the ELBO gap, from the definition ELBO(q) = log p(x) - KL(q || p(z|x))
+  # (dense Bayes' rule and the textbook Gaussian KL; no library code).
+  gap64 = []
+  for xi, mi, si in zip(np.asarray(x, np.float64), np.asarray(m, np.float64),
+                        np.asarray(s, np.float64)):
+    pm, pc, _ = oracles.linear_gaussian64(model.W, model.b, model.noise_std, xi)
+    d = len(mi)
+    gap64.append(oracles.kl_gaussians64(np.zeros(d), np.eye(d), pm, pc)
+                 - oracles.kl_gaussians64(mi, np.diag(si ** 2), pm, pc))
+  gap64 = np.array(gap64)  # ELBO(q_i*) - ELBO(p(z)), float64
+  diff = elbo_prior - elbo_opt
+  scale = max(1.0, float(np.max(np.abs(elbo_opt))), float(np.max(np.abs(elbo_prior))))
+  tol = cfg.rtol * scale
+  return Evidence(float(np.max(diff)), 0.0, tol, ">=",
+                  cfg.dtype_origin().replace("|ref|", "max|ELBO|"),
+                  f"the written equivalence makes q = p(z), the minimiser of KL(q||p(z)) (KL = "
+                  f"{float(np.max(kl_prior)):.1g}), maximise the ELBO: max_i ELBO(p(z); x_i) - "
+                  f"ELBO(q_i*; x_i) over {N_WRITTEN22} points (library closed forms) must be >= 0; "
+                  f"q_i* (mean_field_optimum) has KL(q_i*||p(z)) from {kl_opt.min():.3f} to "
+                  f"{kl_opt.max():.3f} and the higher ELBO at every point; float64 oracle of the "
+                  f"ELBO gap (log p(x) - KL(.||p(z|x))): {gap64.min():.4f} to {gap64.max():.4f}, "
+                  f"max |library - oracle| {float(np.max(np.abs(-diff - gap64))):.1e}",
+                  {"elbo_opt": elbo_opt.tolist(), "elbo_prior": elbo_prior.tolist(),
+                   "kl_opt": kl_opt.tolist()},
+                  effect=float(gap64.min()),
+                  effect_what="min_i ELBO(q_i*) - ELBO(p(z)) (float64 oracle): the smallest "
+                  "violation of the written equivalence")
+
+
 CLAIMS = [
     Claim("q2.decomposition", "Q2.1", "theorem",
           "E_q[log p(x|z)] = log p(x) - KL(q||p(z|x)) + KL(q||p(z)) for every theta",
@@ -295,4 +348,7 @@ CLAIMS = [
     Claim("q2.written_kl_to_prior", "Q2.2", "erratum",
           "Answer 2.2/2.3a: KL(q_i*||p(z)) <= KL(q_phi*||p(z)) for every i",
           check_written_kl_prior, shares="q2.setup22"),
+    Claim("q2.written_elbo_is_kl_to_prior", "Q2.2", "erratum",
+          "Answer 2.2: with theta fixed, maximising the ELBO <=> minimising KL(q(z|x)||p(z))",
+          check_written_elbo_kl_prior),
 ]
