@@ -322,7 +322,8 @@ def check_written_det_sign(key, cfg: Config) -> Evidence:
                   f"integral over R^2 (trapezoid, h = 0.1, |I_h - I_2h| = {err:.1e}) of "
                   f"N(0, I_2)(z0) / det(dg/dz0), g = mu + S z0, det S = {det:.2f} (Eq. (1) of the "
                   "library, its |det J| replaced by det J); with the written base "
-                  f"(2 pi)^(-1/2) as well it is sqrt(2 pi)/det S = {math.sqrt(2 * math.pi) / det:.3f}",
+                  f"(2 pi)^(-1/2) as well it is sqrt(2 pi)/det S = "
+                  f"{math.sqrt(2 * math.pi) / det:.3f}",
                   effect=2.0, effect_what="|sign(det S) - 1|: the density's integral flips to -1")
 
 
@@ -380,6 +381,7 @@ CLAIMS = [
           "Answer 1.2: |det dg/dz0|^-1 = |S|^-1 with |.| the determinant (a density for every S; "
           "det S < 0 here)", check_written_det_sign),
     Claim("q1.written_det_step", "Q1.2", "erratum",
-          "Answer 1.2: 1/(sqrt(2 pi)|S|) exp(...) = 1/(sqrt(2 pi)|S S^T|) exp(...) (det S = 2 here)",
+          "Answer 1.2: 1/(sqrt(2 pi)|S|) exp(...) = 1/(sqrt(2 pi)|S S^T|) exp(...) "
+          "(det S = 2 here)",
           check_written_det_step),
 ]

@@ -396,8 +396,8 @@ def check_written_same_per_iteration(key, cfg: Config) -> Evidence:
                   f"parameters updated by one iteration at n = {n}: per-instance {c.inst_params[n]}"
                   f" (2dn: the [n, d] means and log-stds fit_per_instance optimises) / amortised "
                   f"{c.train_params} (|phi|, what fit_amortised optimises); per-instance over n: "
-                  f"{per_n}, the encoder {c.train_params} for every n. XLA FLOPs of the two fits at "
-                  f"n = {n} (set-up + one L-BFGS iteration, a loop body counted once): "
+                  f"{per_n}, the encoder {c.train_params} for every n. XLA FLOPs of the two "
+                  f"fits at n = {n} (set-up + one L-BFGS iteration, a loop body counted once): "
                   f"{c.inst_flops[n]} vs {c.train_flops} (ratio "
                   f"{c.inst_flops[n] / c.train_flops:.3f}): the calculations differ too",
                   {"n": n, "inst_params": c.inst_params, "train_params": c.train_params,

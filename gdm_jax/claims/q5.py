@@ -216,9 +216,10 @@ def check_written_naming(key, cfg: Config) -> Evidence:
                   cfg.dtype_origin() + f" x max 1/(1-D*) = {cond:.3g} (condition of logit)",
                   "read literally, P1 has density f0 and P0 density f1: D* = "
                   "optimal_discriminator(log f0, log f1) = f0/(f0+f1) (max |D* - oracle| "
-                  f"{float(np.max(np.abs(d - d64))):.1e}) and density_from_discriminator(log f0, D*) "
-                  f"is log(f0^2/f1) (max rel. error vs the float64 oracle "
-                  f"{float(np.max(np.abs(est - sq) / np.maximum(1, np.abs(sq)))):.1e}), not log f1: "
+                  f"{float(np.max(np.abs(d - d64))):.1e}) and density_from_discriminator(log f0, "
+                  f"D*) is log(f0^2/f1) (max rel. error vs the float64 oracle "
+                  f"{float(np.max(np.abs(est - sq) / np.maximum(1, np.abs(sq)))):.1e}), not "
+                  "log f1: "
                   "max rel. |log f1_hat - log f1| on 401 points in [-4, 4] (P1 a Gaussian mixture, "
                   "P0 = N(0, 1.5^2)). The answer silently swaps the names back",
                   effect=float(np.max(2 * np.abs(lf0 - lf1) / scale)),
@@ -258,8 +259,9 @@ def check_written_same_support(key, cfg: Config) -> Evidence:
                   f"log 0 + logit 1 = -inf + inf (NaN at {int(undefined.sum())}/{SUPPORT_CELLS} "
                   f"midpoints); the recovered f1_hat = f0 D*/(1-D*) (0 x inf := 0) integrates to "
                   f"{mass:g} (midpoint rule, exact here). The answer uses 'same support' only to "
-                  "merge two integrals over x, which needs no assumption; it is needed where f0 = 0 "
-                  f"< f1. Control, supp f1 inside supp f0 (roles swapped): integral {ctl_mass:g}",
+                  "merge two integrals over x, which needs no assumption; it is needed where "
+                  f"f0 = 0 < f1. Control, supp f1 inside supp f0 (roles swapped): integral "
+                  f"{ctl_mass:g}",
                   effect=lost, effect_what="the mass of f1 where f0 = 0 (from the definitions)")
 
 
@@ -279,7 +281,8 @@ CLAIMS = [
           f"the recovered density's error shrinks from n={N_SMALL} to n={N_LARGE} samples",
           check_shrinks, stochastic=True, shares="q5.trained"),
     Claim("q5.written_naming", "Q5", "erratum",
-          "Question 5 as written: P1, P0 with densities f0, f1 (respectively), and f1 = f0 D*/(1-D*)",
+          "Question 5 as written: P1, P0 with densities f0, f1 (respectively), and "
+          "f1 = f0 D*/(1-D*)",
           check_written_naming),
     Claim("q5.written_same_support", "Q5", "erratum",
           "Answer 5: the derivation, using 'same support' only to merge the integrals (true for "
