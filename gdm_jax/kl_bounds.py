@@ -90,6 +90,28 @@ def r2_quadrature(t: Array, log_p: Array, log_q: Array, grid: Array) -> Array:
   return jnp.sum(w * jnp.exp(log_p) * t) - logsumexp(log_q + t, b=w)
 
 
+def log_expectation_quadrature(t: Array, log_q: Array, grid: Array) -> Array:
+  r""":math:`\log \mathbb{E}_q[e^{T}] = \log \int q(x) e^{T(x)} dx` by the trapezoid rule on a 1-D
+  ``grid``, in log space (``logsumexp`` with the weights): finite when :math:`\mathbb{E}_q[e^T]`
+  itself overflows (critic values of 100 in float32). ``t, log_q, grid [G] -> []``."""
+  v.check_ndim("grid", grid, (1,))
+  v.check_same_shape("t", t, "grid", grid)
+  v.check_same_shape("log_q", log_q, "grid", grid)
+  v.check_not_nan("t", t)
+  v.check_not_nan("log_q", log_q)
+  return logsumexp(jnp.asarray(log_q) + jnp.asarray(t), b=trapezoid_weights(jnp.asarray(grid)))
+
+
+def tilted_log_density(t: Array, log_q: Array, grid: Array) -> Array:
+  r"""Q6.2(a): :math:`\log(r q)` on the grid, :math:`r = e^{T} / \mathbb{E}_q[e^{T}]`:
+
+  .. math:: \log r(x) q(x) = T(x) + \log q(x) - \log \mathbb{E}_q[e^{T}],
+
+  the normaliser by :func:`log_expectation_quadrature`. ``t, log_q, grid [G] -> [G]``."""
+  log_z = log_expectation_quadrature(t, log_q, grid)  # validates the arguments first
+  return jnp.asarray(t) + jnp.asarray(log_q) - log_z
+
+
 @partial(jax.jit, static_argnames=("sample_p", "sample_q", "bound", "steps", "batch", "hidden"))
 def train_critic(key: Array, sample_p: Callable, sample_q: Callable, bound: str = "r2",
                  steps: int = 1500, batch: int = 512, hidden: int = 32,

@@ -59,7 +59,10 @@ def test_readme_table_is_in_sync(run32):
 def test_errata_exist_for_each_known_mistake():
   ids = {c.id for c in claims.REGISTRY if c.kind == "erratum"}
   assert {"q1.written_diag_normaliser", "q1.written_full_normaliser", "q2.written_b_theta",
-          "q2.written_kl_to_prior"} <= ids
+          "q2.written_kl_to_prior", "q1.written_det_sign", "q1.written_det_step",
+          "q2.written_elbo_is_kl_to_prior", "q2.written_same_per_iteration",
+          "q2.written_n_times_params", "q5.written_naming", "q5.written_same_support",
+          "q6.written_ea_step"} <= ids
 
 
 def test_unknown_glob_is_a_clear_error():

@@ -98,6 +98,26 @@ def test_trained_critic_improves_the_exact_bound():
 
 # --- Q7 -------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("shift", [0.0, 100.0])
+def test_tilted_density_matches_scipy(dtype, shift):
+  # q = N(1, 1.5^2), T = 0.8 x + sin(2x) + shift: log E_q e^T and log(r q) against scipy quad of
+  # the definition in float64 (the shift factored out: e^100 overflows float32).
+  grid = np.linspace(-14.0, 16.0, 3001)
+  tf = lambda x: 0.8 * x + np.sin(2 * x)
+  lq = sps.norm.logpdf(grid, 1.0, 1.5)
+  ez, _ = integrate.quad(lambda x: np.exp(tf(x) + sps.norm.logpdf(x, 1.0, 1.5)), -np.inf,
+                         np.inf, epsabs=0, epsrel=1e-13, limit=200)
+  ref = math.log(ez) + shift
+  t = (tf(grid) + shift).astype(dtype)
+  got = float(kb.log_expectation_quadrature(t, lq.astype(dtype), grid.astype(dtype)))
+  rtol = {np.float32: 2e-5, np.float64: 1e-10}[dtype]
+  assert abs(got - ref) <= rtol * max(1.0, abs(ref))
+  lr = np.asarray(kb.tilted_log_density(t, lq.astype(dtype), grid.astype(dtype)), np.float64)
+  np.testing.assert_allclose(lr, tf(grid) + lq - math.log(ez), atol=rtol * max(1.0, abs(ref)))
+  with pytest.raises(ValueError, match="`log_q`"):
+    kb.tilted_log_density(t, lq[:-1], grid)
+
+
 def test_jsd_quadrature_matches_scipy():
   grid = np.linspace(-12, 14, 5001)
   lp, lq = sps.norm.logpdf(grid, 0, 1), sps.norm.logpdf(grid, 1.3, 1.7)
@@ -142,6 +162,8 @@ def test_golden_section_finds_quadratic_max():
     (lambda: dv.jsd_quadrature(jnp.zeros(3), jnp.zeros(3), jnp.zeros(4)), "log_p"),
     (lambda: dv.wasserstein1_1d(jnp.zeros(3), jnp.zeros(4)), "x"),
     (lambda: kb.train_critic(jax.random.key(0), None, None, "r3"), "bound"),
+    (lambda: kb.log_expectation_quadrature(jnp.zeros(3), jnp.zeros(3), jnp.zeros(4)), "t"),
+    (lambda: kb.tilted_log_density(jnp.array([0.0, jnp.nan]), jnp.zeros(2), jnp.zeros(2)), "t"),
 ])
 def test_bad_input(call, name):
   with pytest.raises(ValueError, match=f"`{name}`"):

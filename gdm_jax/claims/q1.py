@@ -171,15 +171,21 @@ def _grid_log_prob_2d(xy):
   return lq
 
 
-def grid_integral_2d(log_prob, dtype, half_width=20.0, n=801, with_error=False):
+def grid_integral_2d(log_prob, dtype, half_width=20.0, n=801, with_error=False, signed=False):
   """Trapezoid rule on [-L, L]^2 (spectrally accurate for smooth, fast-decaying densities).
 
   ``with_error=True`` also returns |I_h - I_2h|, the change when every other node is dropped: an
-  error estimate at no extra density evaluations (``n`` must be odd)."""
+  error estimate at no extra density evaluations (``n`` must be odd). ``signed=True``: the
+  function returns ``(sign, log|q|)`` (as ``slogdet``), for a written "density" that can be
+  negative."""
   t = np.linspace(-half_width, half_width, n)
   xx, yy = np.meshgrid(t, t, indexing="ij")
   pts = np.stack([xx.ravel(), yy.ravel()], -1).astype(dtype)
-  dens = np.exp(np.asarray(log_prob(pts), np.float64)).reshape(n, n)
+  if signed:
+    sign, log_abs = (np.asarray(a, np.float64) for a in log_prob(pts))
+    dens = (sign * np.exp(log_abs)).reshape(n, n)
+  else:
+    dens = np.exp(np.asarray(log_prob(pts), np.float64)).reshape(n, n)
   trap = lambda d, u: float(np.trapezoid(np.trapezoid(d, u, axis=1), u))
   val = trap(dens, t)
   if not with_error:
@@ -283,6 +289,69 @@ def check_written_full(key, cfg: Config) -> Evidence:
                         True, "det S = 1.08")
 
 
+# Answer 1.2, step by step: |det dg/dz0|^-1 = |S|^-1 "where |.| represents determinant", then
+# 1/(sqrt(2 pi)|S|) = 1/(sqrt(2 pi)|S S^T|). Two errors, two claims: the first drops the absolute
+# value (wrong only when det S < 0, where it flips the sign of the density), the second squares
+# the determinant (wrong whenever |det S| != 1, a factor |det S|). One instance with det S = -2
+# would show both at once, but its one number (-1/2) could not say which step is wrong, nor
+# how much each contributes.
+
+_S_NEG = ((1.2, 0.4), (0.3, -0.8))  # det S = -1.08
+_S_TWO = ((1.5, 0.5), (-1.0, 1.0))  # det S = 2
+
+
+@jax.jit
+def _signed_det_density(x, mu, s):
+  r"""Eq. (1) with :math:`\det J` in place of :math:`|\det J|` (Answer 1.2's first step), on
+  the correct base :math:`\mathcal{N}(0, I_2)`: ``(sign det J, log q(x))`` with ``log q`` the
+  library's Eq. (1), so the written density is ``sign det J * exp(log q)``."""
+  g = cov.affine(mu, s)
+  z0 = jnp.linalg.solve(s, (x - mu).T).T
+  _, lq = cov.pushforward_log_prob(g, cov.standard_normal_log_prob, z0)
+  sign = jnp.sign(jnp.linalg.det(jax.jacfwd(g)(z0[0])))  # the determinant itself, not |.|
+  return jnp.broadcast_to(sign, lq.shape), lq
+
+
+def check_written_det_sign(key, cfg: Config) -> Evidence:
+  del key
+  mu, s = np.asarray([0.1, 0.5], cfg.dtype), np.asarray(_S_NEG, cfg.dtype)
+  val, err = grid_integral_2d(lambda x: _signed_det_density(x, mu, s), cfg.dtype,
+                              half_width=14.0, n=281, with_error=True, signed=True)
+  det = float(np.linalg.det(np.asarray(_S_NEG, np.float64)))
+  return Evidence(val, 1.0, cfg.rtol, "==", cfg.dtype_origin(),
+                  f"integral over R^2 (trapezoid, h = 0.1, |I_h - I_2h| = {err:.1e}) of "
+                  f"N(0, I_2)(z0) / det(dg/dz0), g = mu + S z0, det S = {det:.2f} (Eq. (1) of the "
+                  "library, its |det J| replaced by det J); with the written base "
+                  f"(2 pi)^(-1/2) as well it is sqrt(2 pi)/det S = "
+                  f"{math.sqrt(2 * math.pi) / det:.3f}",
+                  effect=2.0, effect_what="|sign(det S) - 1|: the density's integral flips to -1")
+
+
+@jax.jit
+def _written_lines(x, mu, s):
+  r"""Answer 1.2's last two lines, :math:`\frac{1}{\sqrt{2\pi}|S|}\exp(\ldots)` and
+  :math:`\frac{1}{\sqrt{2\pi}|SS^\top|}\exp(\ldots)`, as log-densities."""
+  line2 = written_full_log_prob(x, mu, s)
+  return line2 + jnp.linalg.slogdet(s @ s.T)[1] - jnp.linalg.slogdet(s)[1], line2
+
+
+def check_written_det_step(key, cfg: Config) -> Evidence:
+  del key
+  mu, s = np.asarray([0.1, 0.5], cfg.dtype), np.asarray(_S_TWO, cfg.dtype)
+  i1, e1 = grid_integral_2d(lambda x: _written_lines(x, mu, s)[0], cfg.dtype, half_width=14.0,
+                            n=281, with_error=True)
+  i2, e2 = grid_integral_2d(lambda x: _written_lines(x, mu, s)[1], cfg.dtype, half_width=14.0,
+                            n=281, with_error=True)
+  det = float(np.linalg.det(np.asarray(_S_TWO, np.float64)))
+  return Evidence(i1 / i2, 1.0, cfg.rtol, "==", cfg.dtype_origin(),
+                  f"ratio of the integrals over R^2 (trapezoid, h = 0.1, |I_h - I_2h| <= "
+                  f"{max(e1, e2):.1e}) of the written 1/(sqrt(2 pi)|S|) exp(...) ({i1:.4f}) and "
+                  f"1/(sqrt(2 pi)|S S^T|) exp(...) ({i2:.4f}), det S = {det:g}: the step "
+                  "'=' between them multiplies the density by 1/|det S|",
+                  effect=abs(abs(det) - 1.0),
+                  effect_what="||det S| - 1|: the factor the step drops (float64 numpy det)")
+
+
 CLAIMS = [
     Claim("q1.diag_affine_density", "Q1.1", "theorem",
           "Eq. (1) with g = mu + sigma * z0 gives N(mu, diag(sigma^2)), K = 1..64",
@@ -308,4 +377,11 @@ CLAIMS = [
     Claim("q1.written_full_normaliser", "Q1.2", "erratum",
           "Answer 1.2: q(g(z0)) = exp(...)/(sqrt(2 pi) |S S^T|) (integrates to 1)",
           check_written_full, shares="q1.full"),
+    Claim("q1.written_det_sign", "Q1.2", "erratum",
+          "Answer 1.2: |det dg/dz0|^-1 = |S|^-1 with |.| the determinant (a density for every S; "
+          "det S < 0 here)", check_written_det_sign),
+    Claim("q1.written_det_step", "Q1.2", "erratum",
+          "Answer 1.2: 1/(sqrt(2 pi)|S|) exp(...) = 1/(sqrt(2 pi)|S S^T|) exp(...) "
+          "(det S = 2 here)",
+          check_written_det_step),
 ]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.flatten_util
@@ -270,6 +271,208 @@ def check_written_kl_prior(key, cfg: Config) -> Evidence:
                   effect_what="the largest violation of the written inequality")
 
 
+# ---------------------------------------------------------------------------------------------
+# Answer 2.2: "since theta is fixed, maximising the ELBO => minimising KL(q(z|x) || p(z))".
+
+N_WRITTEN22 = 8
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _elbo_vs_prior(key, dtype):
+  """ELBO and KL(q || p(z)) (library closed forms) at the ELBO's maximiser q_i* (the closed-form
+  mean-field optimum) and at the KL's minimiser q = p(z) = N(0, I), for N_WRITTEN22 points."""
+  k1, k2 = jax.random.split(key)
+  model = models.random_linear_gaussian(k1, LATENT, DATA, NOISE, dtype)
+  x, _ = model.sample(k2, N_WRITTEN22)
+  m, s = am.mean_field_optimum(model, x)
+  zeros, ones = jnp.zeros_like(m), jnp.ones_like(s)
+  return (model, x, (m, s), am.closed_form_elbo(model, x, m, s),
+          am.closed_form_elbo(model, x, zeros, ones), models.kl_diag_gaussians(m, s, zeros, ones),
+          models.kl_diag_gaussians(zeros, ones, zeros, ones))
+
+
+def check_written_elbo_kl_prior(key, cfg: Config) -> Evidence:
+  model, x, (m, s), elbo_opt, elbo_prior, kl_opt, kl_prior = _elbo_vs_prior(key, cfg.dtype)
+  elbo_opt, elbo_prior, kl_opt, kl_prior = (np.asarray(a, np.float64) for a in
+                                            (elbo_opt, elbo_prior, kl_opt, kl_prior))
+  # float64 oracle of the ELBO gap, from the definition ELBO(q) = log p(x) - KL(q || p(z|x))
+  # (dense Bayes' rule and the textbook Gaussian KL; no library code).
+  gap64 = []
+  for xi, mi, si in zip(np.asarray(x, np.float64), np.asarray(m, np.float64),
+                        np.asarray(s, np.float64)):
+    pm, pc, _ = oracles.linear_gaussian64(model.W, model.b, model.noise_std, xi)
+    d = len(mi)
+    gap64.append(oracles.kl_gaussians64(np.zeros(d), np.eye(d), pm, pc)
+                 - oracles.kl_gaussians64(mi, np.diag(si ** 2), pm, pc))
+  gap64 = np.array(gap64)  # ELBO(q_i*) - ELBO(p(z)), float64
+  diff = elbo_prior - elbo_opt
+  scale = max(1.0, float(np.max(np.abs(elbo_opt))), float(np.max(np.abs(elbo_prior))))
+  tol = cfg.rtol * scale
+  return Evidence(float(np.max(diff)), 0.0, tol, ">=",
+                  cfg.dtype_origin().replace("|ref|", "max|ELBO|"),
+                  f"the written equivalence makes q = p(z), the minimiser of KL(q||p(z)) (KL = "
+                  f"{float(np.max(kl_prior)):.1g}), maximise the ELBO: max_i ELBO(p(z); x_i) - "
+                  f"ELBO(q_i*; x_i) over {N_WRITTEN22} points (library closed forms) must be >= 0; "
+                  f"q_i* (mean_field_optimum) has KL(q_i*||p(z)) from {kl_opt.min():.3f} to "
+                  f"{kl_opt.max():.3f} and the higher ELBO at every point; float64 oracle of the "
+                  f"ELBO gap (log p(x) - KL(.||p(z|x))): {gap64.min():.4f} to {gap64.max():.4f}, "
+                  f"max |library - oracle| {float(np.max(np.abs(-diff - gap64))):.1e}",
+                  {"elbo_opt": elbo_opt.tolist(), "elbo_prior": elbo_prior.tolist(),
+                   "kl_opt": kl_opt.tolist()},
+                  effect=float(gap64.min()),
+                  effect_what="min_i ELBO(q_i*) - ELBO(p(z)) (float64 oracle): the smallest "
+                  "violation of the written equivalence")
+
+
+# ---------------------------------------------------------------------------------------------
+# Q2.3(b)/(c): cost and storage of per-instance vs amortised inference, counted exactly.
+#
+# FLOPs are XLA's cost analysis of the lowered (unoptimised) HLO of the library's own programs:
+# exact integers, deterministic, the same on every machine and in both dtypes (wall times on a
+# shared 2-core machine are neither). XLA counts a loop body once, so the count of
+# ``fit_per_instance`` / ``fit_amortised`` (L-BFGS in a ``fori_loop``) is the cost of their set-up
+# plus ONE iteration: the per-iteration cost. Compiling instead of lowering would add 4-6 s per
+# program and only fuse or elide elementwise work. Parameter counts are ``am.param_count`` of the
+# pytrees the fits return (their shapes, from the same lowering) and of real flax parameters.
+
+COST_NS = (1, 512, 4096)  # n = 1 bounds the fixed cost (check_cost_law); 512 and 4096 the slope
+N_COST = 512              # the errata's instance
+COST_STEPS = 40           # per-instance L-BFGS iterations (as the Q2.2 set-up)
+
+
+def _flops(lowered) -> int:
+  ca = lowered.cost_analysis()
+  if isinstance(ca, (list, tuple)):  # older jax: one dict per device
+    ca = ca[0]
+  return int(round(ca["flops"]))
+
+
+class CostCounts(NamedTuple):
+  inst_flops: dict   # n -> FLOPs of fit_per_instance: set-up + one L-BFGS iteration over n points
+  inst_params: dict  # n -> parameters fit_per_instance returns (and updates each iteration)
+  enc_flops: dict    # n -> FLOPs of serving n points with the encoder (one forward pass)
+  enc_params: int    # parameters of the encoder (real flax parameters, encoder.init)
+  train_flops: int   # FLOPs of fit_amortised over N_COST points: set-up + one L-BFGS iteration
+  train_params: int  # parameters fit_amortised returns (and updates each iteration)
+
+
+@functools.lru_cache(maxsize=2)
+def cost_counts(x64: bool) -> CostCounts:
+  """Lowers the library's programs (no compilation, nothing runs but the encoder's init)."""
+  dtype = jnp.float64 if x64 else jnp.float32
+  k1, k2 = jax.random.split(claim_key(0, "q2.cost"))
+  model = models.random_linear_gaussian(k1, LATENT, DATA, NOISE, dtype)
+  enc = ENCODERS["affine"]
+  phi = enc.init(k2, jnp.zeros((1, DATA), dtype))
+  fit_inst = jax.jit(am.fit_per_instance, static_argnums=(2,))
+  serve = jax.jit(enc.apply)
+  inst_flops, inst_params, enc_flops = {}, {}, {}
+  for n in COST_NS:
+    xs = jax.ShapeDtypeStruct((n, DATA), dtype)
+    low = fit_inst.lower(model, xs, COST_STEPS)
+    inst_flops[n], inst_params[n] = _flops(low), am.param_count(low.out_info)
+    enc_flops[n] = _flops(serve.lower(phi, xs))
+  train = jax.jit(am.fit_amortised, static_argnums=(3, 4)).lower(
+      k2, model, jax.ShapeDtypeStruct((N_COST, DATA), dtype), enc, 200)
+  return CostCounts(inst_flops, inst_params, enc_flops, am.param_count(phi), _flops(train),
+                    am.param_count(train.out_info))
+
+
+def _phi_closed_form() -> int:
+  """|phi| of the affine encoder from its definition: two Dense(D -> d) layers with biases."""
+  return 2 * (DATA * LATENT + LATENT)
+
+
+def _count_origin(unit: float) -> str:
+  return f"exact integer counts: half a parameter ({0.5 / unit:.3g} in these units)"
+
+
+def check_written_same_per_iteration(key, cfg: Config) -> Evidence:
+  c = cost_counts(cfg.x64)
+  n = N_COST
+  ratio = c.inst_params[n] / c.train_params
+  per_n = ", ".join(f"n={m}: {c.inst_params[m]}" for m in COST_NS)
+  return Evidence(ratio, 1.0, 0.5 / c.train_params, "==", _count_origin(c.train_params),
+                  f"parameters updated by one iteration at n = {n}: per-instance {c.inst_params[n]}"
+                  f" (2dn: the [n, d] means and log-stds fit_per_instance optimises) / amortised "
+                  f"{c.train_params} (|phi|, what fit_amortised optimises); per-instance over n: "
+                  f"{per_n}, the encoder {c.train_params} for every n. XLA FLOPs of the two "
+                  f"fits at n = {n} (set-up + one L-BFGS iteration, a loop body counted once): "
+                  f"{c.inst_flops[n]} vs {c.train_flops} (ratio "
+                  f"{c.inst_flops[n] / c.train_flops:.3f}): the calculations differ too",
+                  {"n": n, "inst_params": c.inst_params, "train_params": c.train_params,
+                   "inst_flops": c.inst_flops[n], "train_flops": c.train_flops},
+                  effect=abs(2 * LATENT * n / _phi_closed_form() - 1.0),
+                  effect_what="|2dn/|phi| - 1| from the definitions (d, D, n): the written "
+                  "equality's error")
+
+
+def check_written_n_times(key, cfg: Config) -> Evidence:
+  c = cost_counts(cfg.x64)
+  n = N_COST
+  ratio = c.inst_params[n] / c.train_params
+  others = ", ".join(f"n={m}: {c.inst_params[m] / c.enc_params:.4g}" for m in COST_NS)
+  return Evidence(ratio, float(n), 0.5 / c.train_params, "==", _count_origin(c.train_params),
+                  f"parameters stored at n = {n}: per-instance {c.inst_params[n]} (the arrays "
+                  f"fit_per_instance returns) / amortised {c.train_params} (the pytree "
+                  f"fit_amortised returns) = 2dn/|phi| = n/(D+1), not n; over n: {others}; the two "
+                  f"agree only for an encoder of 2d = {2 * LATENT} parameters",
+                  {m: c.inst_params[m] / c.enc_params for m in COST_NS},
+                  effect=abs(2 * LATENT * n / _phi_closed_form() - n),
+                  effect_what="|2dn/|phi| - n| from the definitions: the written ratio's error")
+
+
+def check_storage_law(key, cfg: Config) -> Evidence:
+  c = cost_counts(cfg.x64)
+  phi = _phi_closed_form()
+  err_inst = max(abs(c.inst_params[n] - 2 * LATENT * n) for n in COST_NS)
+  err_enc = max(abs(c.enc_params - phi), abs(c.train_params - phi))
+  return Evidence(float(max(err_inst, err_enc)), 0.0, 0.5, "==", _count_origin(1.0),
+                  f"max of |per-instance parameters - 2dn| over n in {COST_NS} ({err_inst}) and "
+                  f"|encoder parameters - 2d(D+1) = {phi}| ({err_enc}; real flax parameters, and "
+                  f"the pytree fit_amortised returns at n = {N_COST}); per-instance storage grows "
+                  "as n (" + ", ".join(str(c.inst_params[n]) for n in COST_NS) + "), the "
+                  f"encoder's is |phi| = {phi} for every n",
+                  effect=float(min(abs(n * phi - 2 * LATENT * n) for n in COST_NS)),
+                  effect_what="min over n of |n |phi| - 2dn|: the written 'n times as many' law's "
+                  "error in parameters")
+
+
+def _slope(f: dict, n1: int, n2: int) -> float:
+  return math.log(f[n2] / f[n1]) / math.log(n2 / n1)
+
+
+def check_cost_law(key, cfg: Config) -> Evidence:
+  c = cost_counts(cfg.x64)
+  small, lo, hi = COST_NS
+  s_inst = _slope(c.inst_flops, lo, hi)
+  per_point = {n: f / n for n, f in c.enc_flops.items()}
+  s_enc = _slope(per_point, lo, hi)
+  # F(n) = a + b n with a fixed cost 0 <= a <= F(small): the log-log slope of F over [lo, hi]
+  # lies in [1 - a/F(lo), 1], so |slope - 1| <= F(small)/F(lo); per point, |slope| <= the same.
+  tol = max(c.inst_flops[small] / c.inst_flops[lo], c.enc_flops[small] / c.enc_flops[lo])
+  b = (c.inst_flops[hi] - c.inst_flops[lo]) / (hi - lo)
+  a = c.inst_flops[lo] - b * lo
+  resid = max(abs(c.inst_flops[n] - (a + b * n)) for n in COST_NS)
+  enc_pp = c.enc_flops[hi] / hi
+  return Evidence(max(abs(s_inst - 1.0), abs(s_enc)), 0.0, tol, "==",
+                  f"a fixed cost 0 <= a <= F(n={small}) moves a log-log slope over n = {lo}.."
+                  f"{hi} by at most F({small})/F({lo}) (FLOP counts exact)",
+                  f"XLA FLOPs (cost analysis of the lowered programs), n in {COST_NS}: "
+                  f"fit_per_instance (set-up + one L-BFGS iteration) "
+                  + ", ".join(str(c.inst_flops[n]) for n in COST_NS) +
+                  f", log-log slope over n = {lo}..{hi} {s_inst:.5f} (law: 1); serving with the "
+                  f"encoder (one forward pass), per point "
+                  + ", ".join(f"{per_point[n]:g}" for n in COST_NS) +
+                  f", slope {s_enc:.5f} (law: 0). Exactly affine: {a:g} + {b:g} n FLOPs per "
+                  f"iteration (residual {resid:g} at n = {small}). Per point served, "
+                  f"{COST_STEPS} iterations cost >= {COST_STEPS} x {b:g} FLOPs against {enc_pp:g} "
+                  f"for the encoder ({COST_STEPS * b / enc_pp:.0f}x, at every n)",
+                  {"inst_flops": c.inst_flops, "enc_flops": c.enc_flops},
+                  effect=1.0, effect_what="1: a per-instance cost flat in n, or an encoder cost "
+                  "per point growing as n")
+
+
 CLAIMS = [
     Claim("q2.decomposition", "Q2.1", "theorem",
           "E_q[log p(x|z)] = log p(x) - KL(q||p(z|x)) + KL(q||p(z)) for every theta",
@@ -295,4 +498,21 @@ CLAIMS = [
     Claim("q2.written_kl_to_prior", "Q2.2", "erratum",
           "Answer 2.2/2.3a: KL(q_i*||p(z)) <= KL(q_phi*||p(z)) for every i",
           check_written_kl_prior, shares="q2.setup22"),
+    Claim("q2.written_elbo_is_kl_to_prior", "Q2.2", "erratum",
+          "Answer 2.2: with theta fixed, maximising the ELBO <=> minimising KL(q(z|x)||p(z))",
+          check_written_elbo_kl_prior),
+    Claim("q2.written_same_per_iteration", "Q2.3b", "erratum",
+          "Answer 2.3b: per iteration both approaches update the same number of parameters, "
+          "with the same number of calculations", check_written_same_per_iteration,
+          shares="q2.cost"),
+    Claim("q2.cost_law", "Q2.3b", "theorem",
+          "an iteration of per-instance fitting costs ~n FLOPs; serving with the encoder costs "
+          "the same per point for every n (XLA FLOP counts, n = 8..4096)", check_cost_law,
+          shares="q2.cost"),
+    Claim("q2.written_n_times_params", "Q2.3c", "erratum",
+          "Answer 2.3c: per-instance inference stores n times as many parameters as the encoder",
+          check_written_n_times, shares="q2.cost"),
+    Claim("q2.storage_law", "Q2.3c", "theorem",
+          "per-instance storage is 2dn parameters, the encoder's |phi| = 2d(D+1) for every n",
+          check_storage_law, shares="q2.cost"),
 ]

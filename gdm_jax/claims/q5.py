@@ -190,6 +190,81 @@ def check_shrinks(key, cfg: Config) -> Evidence:
                   "when it exceeds detects")
 
 
+# ---------------------------------------------------------------------------------------------
+# The question's wording, read literally, and its "same support" assumption (errata).
+
+@jax.jit
+def _literal_naming(lf0, lf1):
+  """'P1 and P0 with densities f0 and f1 (respectively)': P1 has density f0, so the library's D*
+  (density of P1 over the sum) is f0/(f0+f1), and f0 D*/(1-D*) is what the answer's identity
+  returns."""
+  d = gan.optimal_discriminator(lf0, lf1)  # log_f1_x: the density of P1, here f0
+  return d, gan.density_from_discriminator(lf0, d)
+
+
+def check_written_naming(key, cfg: Config) -> Evidence:
+  x = GRID
+  lf1, lf0 = oracles.mixture_logpdf64(x, ds.P1_MIXTURE), oracles.mixture_logpdf64(x, ds.P0_MIXTURE)
+  d, est = (np.asarray(a, np.float64) for a in _literal_naming(lf0.astype(cfg.dtype),
+                                                               lf1.astype(cfg.dtype)))
+  d64 = expit(lf0 - lf1)  # f0/(f0+f1), float64 oracle
+  cond = float(np.max(1.0 / (1.0 - d64)))  # condition of logit near 1
+  scale = np.maximum(1.0, np.abs(lf1))
+  err = float(np.max(np.abs(est - lf1) / scale))
+  sq = 2 * lf0 - lf1  # log(f0^2/f1)
+  return Evidence(err, 0.0, cfg.rtol * cond, "==",
+                  cfg.dtype_origin() + f" x max 1/(1-D*) = {cond:.3g} (condition of logit)",
+                  "read literally, P1 has density f0 and P0 density f1: D* = "
+                  "optimal_discriminator(log f0, log f1) = f0/(f0+f1) (max |D* - oracle| "
+                  f"{float(np.max(np.abs(d - d64))):.1e}) and density_from_discriminator(log f0, "
+                  f"D*) is log(f0^2/f1) (max rel. error vs the float64 oracle "
+                  f"{float(np.max(np.abs(est - sq) / np.maximum(1, np.abs(sq)))):.1e}), not "
+                  "log f1: "
+                  "max rel. |log f1_hat - log f1| on 401 points in [-4, 4] (P1 a Gaussian mixture, "
+                  "P0 = N(0, 1.5^2)). The answer silently swaps the names back",
+                  effect=float(np.max(2 * np.abs(lf0 - lf1) / scale)),
+                  effect_what="max 2|log f0 - log f1| (relative), float64 oracle: the error of "
+                  "f0^2/f1 for f1")
+
+
+SUPPORT_CELLS = 2000  # midpoint rule on (0, 2): exact for the piecewise-constant densities
+
+
+@jax.jit
+def _uniform_supports(x):
+  """f0 = U(0, 1), f1 = U(0, 2) on midpoints x in (0, 2), and the control with the roles swapped
+  (supp f1 inside supp f0): (log f1_hat, D*) for each, library functions in log space."""
+  u01 = jnp.where(x < 1.0, 0.0, -jnp.inf)
+  u02 = jnp.full_like(x, -math.log(2.0))
+  out = []
+  for lf0, lf1 in ((u01, u02), (u02, u01)):
+    d = gan.optimal_discriminator(lf1, lf0)
+    out.append((gan.density_from_discriminator(lf0, d), d))
+  return out
+
+
+def check_written_same_support(key, cfg: Config) -> Evidence:
+  h = 2.0 / SUPPORT_CELLS
+  x = (np.arange(SUPPORT_CELLS) + 0.5) * h
+  (est, d), (ctl, _) = [(np.asarray(a, np.float64), np.asarray(b, np.float64))
+                        for a, b in _uniform_supports(x.astype(cfg.dtype))]
+  undefined = ~np.isfinite(est) & ~(est == -np.inf)  # 0 x inf: NaN in log space
+  # 0 x inf := 0 (the measure-theoretic convention): the identity says nothing there.
+  mass = float(np.sum(np.where(undefined, 0.0, np.exp(est))) * h)
+  ctl_mass = float(np.sum(np.exp(ctl)) * h)
+  lost = 0.5  # the mass of f1 = U(0,2) where f0 = U(0,1) vanishes: (2 - 1) / 2
+  return Evidence(mass, 1.0, cfg.rtol, "==", cfg.dtype_origin(),
+                  "f0 = U(0,1), f1 = U(0,2): D* = optimal_discriminator = 1 on (1,2) (max there "
+                  f"{float(np.max(d[x > 1])):g}), where density_from_discriminator(log f0, D*) is "
+                  f"log 0 + logit 1 = -inf + inf (NaN at {int(undefined.sum())}/{SUPPORT_CELLS} "
+                  f"midpoints); the recovered f1_hat = f0 D*/(1-D*) (0 x inf := 0) integrates to "
+                  f"{mass:g} (midpoint rule, exact here). The answer uses 'same support' only to "
+                  "merge two integrals over x, which needs no assumption; it is needed where "
+                  f"f0 = 0 < f1. Control, supp f1 inside supp f0 (roles swapped): integral "
+                  f"{ctl_mass:g}",
+                  effect=lost, effect_what="the mass of f1 where f0 = 0 (from the definitions)")
+
+
 CLAIMS = [
     Claim("q5.d_star_maximises", "Q5", "theorem",
           "D* = f1/(f0+f1) maximises f1 log D + f0 log(1-D) (numerical maximisation)",
@@ -205,4 +280,12 @@ CLAIMS = [
     Claim("q5.discriminator_error_shrinks", "Q5", "theorem",
           f"the recovered density's error shrinks from n={N_SMALL} to n={N_LARGE} samples",
           check_shrinks, stochastic=True, shares="q5.trained"),
+    Claim("q5.written_naming", "Q5", "erratum",
+          "Question 5 as written: P1, P0 with densities f0, f1 (respectively), and "
+          "f1 = f0 D*/(1-D*)",
+          check_written_naming),
+    Claim("q5.written_same_support", "Q5", "erratum",
+          "Answer 5: the derivation, using 'same support' only to merge the integrals (true for "
+          "any f0, f1), gives f1 = f0 D*/(1-D*) (here f0 = U(0,1), f1 = U(0,2))",
+          check_written_same_support),
 ]
