@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -42,18 +42,14 @@ class LkSweep(NamedTuple):
   bias: np.ndarray      # [nK] log p(x) - mean
   log_px: float
   seconds: float
-
-
-@functools.partial(jax.jit, static_argnums=(5, 6))
-def _replicated_lk(keys, model, x, q_mean, q_std, k, chunk):
-  prop = bounds.diag_gaussian_proposal(q_mean, q_std)
-  return jax.vmap(lambda kk: bounds.iwae_estimate(kk, lambda z: model.log_joint(x, z), prop, k,
-                                                  chunk))(keys)
+  var_slope: "Slope | None" = None    # with its interval (estimator_sweep)
+  bias_slope: "Slope | None" = None
 
 
 def lk_sweep(key, model, x, q_mean, q_std, ks: Sequence[int], replicates: int,
              chunk_size: int | None = None) -> LkSweep:
-  """Replicates of L_K for each K (vmapped, sharded over devices), with exact log p(x).
+  """Replicates of L_K for each K (vmapped, sharded over devices), with exact log p(x): a use of
+  :func:`estimator_sweep` with the LinearGaussian's estimator and its exact evidence.
 
   ``x [D]``, ``q_mean, q_std [d]``, ``ks`` ints >= 1, ``replicates >= 2`` (the standard error
   needs two). Validated here, before the jitted and vmapped estimator, where the value checks
@@ -65,17 +61,13 @@ def lk_sweep(key, model, x, q_mean, q_std, ks: Sequence[int], replicates: int,
   replicates = v.check_int("replicates", replicates, minimum=2)
   if chunk_size is not None:
     chunk_size = v.check_int("chunk_size", chunk_size)
-  t0 = time.perf_counter()
-  out = []
-  for i, k in enumerate(ks):
-    keys = replicate_keys(jax.random.fold_in(key, i), replicates)
-    out.append(np.asarray(_replicated_lk(keys, model, x, q_mean, q_std, int(k), chunk_size),
-                          np.float64))
-  L = np.stack(out)
   log_px = float(model.log_marginal(x))
-  mean = L.mean(1)
-  return LkSweep(np.asarray(ks), mean, L.std(1, ddof=1) / math.sqrt(replicates),
-                 L.var(1, ddof=1), log_px - mean, log_px, time.perf_counter() - t0)
+  prop = bounds.diag_gaussian_proposal(q_mean, q_std)
+  est = lambda kk, k: bounds.iwae_estimate(kk, lambda z: model.log_joint(x, z), prop, k,
+                                           chunk_size)
+  s = estimator_sweep(key, est, ks, replicates, reference=log_px)
+  return LkSweep(s.ks, s.mean, s.se, s.var, s.bias, log_px, s.seconds, s.var_slope,
+                 s.bias_slope)
 
 
 def loglog_slope(x, y) -> float:
@@ -98,6 +90,153 @@ def loglog_slope(x, y) -> float:
     raise ValueError(f"`y` has {int(keep.sum())} positive point(s) at {np.unique(x[keep]).size} "
                      "distinct x; a slope needs at least 2 points with y > 0 at distinct x.")
   return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Generic sweeps: any estimator(key, K) -> scalar, any gradient estimator(key, K) -> pytree.
+
+class Slope(NamedTuple):
+  """A fitted log-log slope with its confidence interval over the K range it was fitted on."""
+  slope: float
+  lo: float
+  hi: float
+  k_min: int
+  k_max: int
+  points: int   # K values used (those where the quantity is resolved)
+
+  def __str__(self):
+    return (f"{self.slope:.3f} [{self.lo:.3f}, {self.hi:.3f}] over K = {self.k_min}..{self.k_max}"
+            f" ({self.points} points)")
+
+
+def fit_loglog(ks, y, se, level: float = 0.95, resolved_z: float = 3.0) -> Slope | None:
+  r"""Weighted least squares of :math:`\log y` on :math:`\log K` over the K where ``y`` is
+  resolved (:math:`y > z\,SE`), with weights :math:`(y/SE)^2` (the delta method:
+  :math:`SE(\log y) \approx SE/y`). The slope's standard error is
+  :math:`(\sum_i w_i (u_i - \bar u_w)^2)^{-1/2}`, inflated by :math:`\sqrt{\chi^2/(m-2)}` when the
+  points scatter more than their errors (the model misfits, e.g. K outside the asymptotic regime);
+  the interval uses Student's t with :math:`m - 2` degrees of freedom. None when fewer than 3
+  points are resolved."""
+  ks, y, se = (np.asarray(a, np.float64) for a in (ks, y, se))
+  keep = (y > resolved_z * se) & (se > 0)
+  if keep.sum() < 3:
+    return None
+  u, ly, w = np.log(ks[keep]), np.log(y[keep]), (y[keep] / se[keep]) ** 2
+  ub = np.sum(w * u) / w.sum()
+  sxx = np.sum(w * (u - ub) ** 2)
+  slope = float(np.sum(w * (u - ub) * ly) / sxx)
+  icpt = np.sum(w * ly) / w.sum() - slope * ub
+  m = int(keep.sum())
+  chi2 = float(np.sum(w * (ly - icpt - slope * u) ** 2))
+  s = math.sqrt(1.0 / sxx) * max(1.0, math.sqrt(chi2 / (m - 2)))
+  from gdm_jax import stats
+  t = stats.t_for_rate(1 - level, m - 2)
+  return Slope(slope, slope - t * s, slope + t * s, int(ks[keep].min()), int(ks[keep].max()), m)
+
+
+class EstimatorSweep(NamedTuple):
+  ks: np.ndarray        # [nK]
+  mean: np.ndarray      # [nK] mean of the estimates over replicates
+  se: np.ndarray        # [nK] its standard error
+  var: np.ndarray       # [nK] variance of one estimate
+  var_se: np.ndarray    # [nK] standard error of that variance
+  bias: np.ndarray      # [nK] reference - mean (NaN without a reference)
+  bias_se: np.ndarray   # [nK]
+  var_slope: Slope | None    # d log var / d log K where the variance is resolved
+  bias_slope: Slope | None   # d log bias / d log K where the bias is resolved (> 3 SE)
+  replicates: int
+  seconds: float
+
+
+def _var_se(x) -> tuple[float, float]:
+  r"""Sample variance and its standard error :math:`\sqrt{(m_4 - s^4 (n-3)/(n-1))/n}`."""
+  n = x.size
+  s2 = float(np.var(x, ddof=1))
+  m4 = float(np.mean((x - x.mean()) ** 4))
+  return s2, math.sqrt(max(m4 - s2 ** 2 * (n - 3) / (n - 1), 0.0) / n)
+
+
+def estimator_sweep(key, estimator: Callable, ks: Sequence[int], replicates: int, *,
+                    reference: float | None = None) -> EstimatorSweep:
+  r"""Bias, variance and their standard errors versus K for any estimator.
+
+  ``estimator(key, K) -> scalar`` must be jittable with ``K`` static (e.g. a closure over
+  :func:`gdm_jax.bounds.iwae_estimate` with the user's model). For each K, ``replicates``
+  independent keys (laid over every device by :func:`replicate_keys`) go through one
+  ``jit(vmap(...))``. With the true value ``reference`` (e.g. an exact log p(x)), the bias
+  :math:`b_K = \mathrm{ref} - \bar L_K` is reported with its SE. Slopes of log variance and log
+  bias against log K come with confidence intervals (:func:`fit_loglog`) over the K where each is
+  resolved: an IWAE bound in its asymptotic regime has slopes -1 and -1.
+  """
+  if not callable(estimator):
+    raise ValueError(f"`estimator` must be a callable (key, K) -> scalar; got "
+                     f"{type(estimator).__name__}.")
+  if isinstance(ks, (str, bytes)) or np.ndim(ks) != 1 or len(ks) == 0:
+    raise ValueError(f"`ks` must be a non-empty sequence of ints >= 1; got {ks!r}.")
+  ks = [v.check_int("ks", k) for k in ks]
+  replicates = v.check_int("replicates", replicates, minimum=4)
+  if reference is not None and not math.isfinite(float(reference)):
+    raise ValueError(f"`reference` must be finite; got {reference}.")
+  t0 = time.perf_counter()
+  rows = []
+  for i, k in enumerate(ks):
+    keys = replicate_keys(jax.random.fold_in(key, i), replicates)
+    out = jax.jit(jax.vmap(lambda kk, k=k: estimator(kk, k)))(keys)
+    if jnp.shape(out) != (replicates,):
+      raise ValueError(f"`estimator` must return a scalar per key; got shape "
+                       f"{tuple(jnp.shape(out)[1:])} at K = {k}.")
+    x = np.asarray(out, np.float64)
+    if not np.all(np.isfinite(x)):
+      raise ValueError(f"`estimator` returned {int(np.sum(~np.isfinite(x)))} non-finite values "
+                       f"at K = {k}: no statistics from NaN or inf evidence.")
+    s2, s2_se = _var_se(x)
+    rows.append((x.mean(), x.std(ddof=1) / math.sqrt(replicates), s2, s2_se))
+  mean, se, var, var_se = (np.array(c) for c in zip(*rows))
+  ks_arr = np.asarray(ks)
+  if reference is None:
+    bias = bias_se = np.full(len(ks), np.nan)
+    bias_slope = None
+  else:
+    bias, bias_se = float(reference) - mean, se
+    bias_slope = fit_loglog(ks_arr, bias, bias_se)
+  return EstimatorSweep(ks_arr, mean, se, var, var_se, bias, bias_se,
+                        fit_loglog(ks_arr, var, var_se), bias_slope, replicates,
+                        time.perf_counter() - t0)
+
+
+class GradSnrSweep(NamedTuple):
+  ks: np.ndarray
+  snr: dict            # leaf path -> [nK] mean over the leaf's entries of |E g| / std(g)
+  snr_se: dict         # leaf path -> [nK] its standard error (delta method)
+  slopes: dict         # leaf path -> Slope | None
+
+
+def grad_snr_sweep(key, grad_estimator: Callable, ks: Sequence[int], replicates: int
+                   ) -> GradSnrSweep:
+  r"""Signal-to-noise ratio :math:`|\mathbb{E} g| / \mathrm{sd}(g)` of any gradient estimator
+  ``grad_estimator(key, K) -> pytree`` versus K (Rainforth et al. 2018), per leaf of the pytree
+  (averaged over the leaf's entries), with the slope of log SNR on log K and its interval. The SE
+  of one SNR estimate is :math:`\sqrt{(1 + \mathrm{SNR}^2/2)/n}` (delta method)."""
+  if not callable(grad_estimator):
+    raise ValueError("`grad_estimator` must be a callable (key, K) -> pytree of gradients.")
+  ks = [v.check_int("ks", k) for k in ks]
+  replicates = v.check_int("replicates", replicates, minimum=4)
+  snr, snr_se = {}, {}
+  for i, k in enumerate(ks):
+    keys = replicate_keys(jax.random.fold_in(key, i), replicates)
+    g = jax.jit(jax.vmap(lambda kk, k=k: grad_estimator(kk, k)))(keys)
+    for path, leaf in jax.tree_util.tree_leaves_with_path(g):
+      a = np.asarray(leaf, np.float64).reshape(replicates, -1)
+      r = np.abs(a.mean(0)) / a.std(0, ddof=1)
+      name = jax.tree_util.keystr(path)
+      snr.setdefault(name, []).append(float(r.mean()))
+      snr_se.setdefault(name, []).append(float(np.sqrt(np.sum((1 + r ** 2 / 2) / replicates))
+                                               / r.size))
+  ks_arr = np.asarray(ks)
+  snr = {n: np.array(s) for n, s in snr.items()}
+  snr_se = {n: np.array(s) for n, s in snr_se.items()}
+  return GradSnrSweep(ks_arr, snr, snr_se, {n: fit_loglog(ks_arr, snr[n], snr_se[n], resolved_z=0)
+                                            for n in snr})
 
 
 # ---------------------------------------------------------------------------------------------

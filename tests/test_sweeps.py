@@ -6,6 +6,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from gdm_jax import models, stats, sweeps
 
@@ -55,3 +56,33 @@ def test_experiment_script_runs(tmp_path):
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert (tmp_path / "q7_parallel_lines.png").stat().st_size > 1000
   assert "theta" in (tmp_path / "q7_parallel_lines.md").read_text()
+
+
+def test_estimator_sweep_slopes_match_the_asymptotic_laws():
+  # log w ~ N(0, s^2): Var L_K ~ c2 / K and bias ~ c2 / (2K), both slope -1 for large K.
+  s = 0.5
+  est = lambda k, K: jax.scipy.special.logsumexp(s * jax.random.normal(k, (K,))) - jnp.log(K)
+  sw = sweeps.estimator_sweep(jax.random.key(0), est, [16, 32, 64, 128, 256], 4000,
+                              reference=s * s / 2)
+  assert sw.var_slope.lo <= -1.0 <= sw.var_slope.hi
+  assert sw.bias_slope is None or sw.bias_slope.lo <= -1.0 <= sw.bias_slope.hi
+  c2 = np.expm1(s * s)
+  np.testing.assert_allclose(sw.var * sw.ks, c2, rtol=0.15)   # the law's constant
+  # The variance's standard error against the spread of independent sweeps' variances.
+  assert np.all(sw.var_se > 0) and np.all(sw.var_se < sw.var)
+
+
+def test_estimator_sweep_refuses_bad_estimators():
+  with pytest.raises(ValueError, match="`estimator`"):
+    sweeps.estimator_sweep(jax.random.key(0), lambda k, K: jnp.full((2,), jnp.nan), [1], 8)
+  with pytest.raises(ValueError, match="`estimator`"):
+    sweeps.estimator_sweep(jax.random.key(0), lambda k, K: jnp.log(-1.0 + 0 * K), [1], 8)
+
+
+def test_grad_snr_sweep_has_slope_one_half_for_a_mean():
+  # g = mean of K draws of N(1, 1): SNR = sqrt(K) exactly in expectation.
+  g = lambda k, K: {"w": jnp.mean(1.0 + jax.random.normal(k, (K, 3)), 0)}
+  sw = sweeps.grad_snr_sweep(jax.random.key(1), g, [1, 4, 16, 64], 2000)
+  (sl,) = sw.slopes.values()
+  assert sl.lo <= 0.5 <= sl.hi
+  np.testing.assert_allclose(list(sw.snr.values())[0], np.sqrt(sw.ks), rtol=0.1)
