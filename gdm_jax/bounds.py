@@ -272,6 +272,30 @@ def iwae_estimate(key: Array, log_joint: Callable[[Array], Array],
   return m + jnp.log(s) - jnp.log(jnp.asarray(K, dtype))
 
 
+def iwae_estimate_batch(key: Array, log_joint: Callable[[Array, Array], Array],
+                        proposal: Callable[[Array], SampleAndLogQ], data: Array, K: int,
+                        chunk_size: int | None = None) -> Array:
+  r""":math:`\hat{\mathcal{L}}_K` for every data point of a batch, for any model: one key per
+  point (``split(key, B)``), vmapped over the batch.
+
+  Args:
+    log_joint: ``log_joint(x [...], z [n, d]) -> [n]``: the model's :math:`\log p(x, z)`.
+    proposal: ``proposal(x) -> sample_and_log_q`` (e.g. an encoder's
+      :func:`diag_gaussian_proposal` of its mean and std at ``x``).
+    data: ``[B, ...]`` data points.
+    K, chunk_size: as in :func:`iwae_estimate`.
+  Returns:
+    ``[B]``. Jittable with ``K`` and ``chunk_size`` static.
+  """
+  K = v.check_int("K", K)
+  if jnp.ndim(data) < 1 or jnp.shape(data)[0] < 1:
+    raise ValueError(f"`data` must have a leading batch axis of size >= 1; got shape "
+                     f"{tuple(jnp.shape(data))}.")
+  keys = jax.random.split(key, jnp.shape(data)[0])
+  return jax.vmap(lambda k, x: iwae_estimate(k, lambda z: log_joint(x, z), proposal(x), K,
+                                             chunk_size))(keys, jnp.asarray(data))
+
+
 def _lg_log_joint(model: LinearGaussian, x: Array, gram: bool):
   if gram:
     return lambda z: model.log_prior(z) + model.log_likelihood_gram(x, z)

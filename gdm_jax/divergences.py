@@ -99,9 +99,18 @@ def jsd_monte_carlo_terms(log_p_at_p: Array, log_q_at_p: Array, log_p_at_q: Arra
   return tp, tq
 
 
-def jsd_monte_carlo(log_p_at_p, log_q_at_p, log_p_at_q, log_q_at_q) -> Array:
+def jsd_monte_carlo(log_p_at_p, log_q_at_p, log_p_at_q, log_q_at_q, with_se: bool = False):
+  r""":math:`\hat D_{JS} = \tfrac12(\overline{t_p} + \overline{t_q})` from the terms of
+  :func:`jsd_monte_carlo_terms`; with ``with_se=True`` also its standard error
+  :math:`\tfrac12\sqrt{s_p^2/N + s_q^2/M}` (independent samples of p and q; ``N, M >= 2``)."""
   tp, tq = jsd_monte_carlo_terms(log_p_at_p, log_q_at_p, log_p_at_q, log_q_at_q)
-  return 0.5 * (jnp.mean(tp) + jnp.mean(tq))
+  est = 0.5 * (jnp.mean(tp) + jnp.mean(tq))
+  if not with_se:
+    return est
+  if tp.size < 2 or tq.size < 2:
+    raise ValueError("`with_se=True` needs at least 2 samples of each distribution.")
+  se = 0.5 * jnp.sqrt(jnp.var(tp, ddof=1) / tp.size + jnp.var(tq, ddof=1) / tq.size)
+  return est, se
 
 
 def wasserstein1_1d(x: Array, y: Array) -> Array:

@@ -106,20 +106,22 @@ def bce_loss(params, apply_fn, x1: Array, x0: Array) -> Array:
   return jnp.mean(jax.nn.softplus(-l1)) + jnp.mean(jax.nn.softplus(l0))
 
 
-@partial(jax.jit, static_argnames=("steps", "batch", "hidden"))
+@partial(jax.jit, static_argnames=("steps", "batch", "hidden", "net"))
 def train_discriminator(key: Array, x1: Array, x0: Array, n_used: Array | int | None = None,
                         steps: int = 1500, batch: int = 256, hidden: int = 32,
-                        learning_rate: float = 1e-2):
+                        learning_rate: float = 1e-2, net=None):
   r"""Trains a flax MLP logit :math:`l_\psi(x)` (so :math:`D = \sigma(l)`) with optax Adam on the
   samples ``x1 ~ P1`` and ``x0 ~ P0`` (``[N, dim]`` each), minimising the negative GAN objective
   on minibatches drawn from the first ``n_used`` samples (all when None).
 
   ``n_used`` is a traced value, so one compiled program serves every sample size (vmap over it
-  and over ``key`` for a sweep). Returns ``(params, losses [steps])``.
+  and over ``key`` for a sweep). ``net`` is the user's flax module mapping ``[..., dim]`` to a
+  logit ``[..., 1]`` (default: a tanh MLP with two ``hidden``-unit layers); evaluate the result
+  with :func:`discriminator_logit` and the same ``net``. Returns ``(params, losses [steps])``.
   """
   n = x1.shape[0] if n_used is None else n_used
   ki, kb = jax.random.split(key)
-  net = MLP((hidden, hidden, 1))
+  net = MLP((hidden, hidden, 1)) if net is None else net
   params = net.init(ki, x1[:1])
   opt = optax.adam(learning_rate)
   apply = jax.jit(net.apply)  # traced once, reused for both batches (a cheaper trace)
@@ -138,9 +140,10 @@ def train_discriminator(key: Array, x1: Array, x0: Array, n_used: Array | int | 
   return params, losses
 
 
-def discriminator_logit(params, x: Array, hidden: int = 32) -> Array:
-  """The trained network's logit at ``x [..., dim]`` -> ``[...]``."""
-  return MLP((hidden, hidden, 1)).apply(params, x)[..., 0]
+def discriminator_logit(params, x: Array, hidden: int = 32, net=None) -> Array:
+  """The trained network's logit at ``x [..., dim]`` -> ``[...]`` (``net`` as in training)."""
+  net = MLP((hidden, hidden, 1)) if net is None else net
+  return net.apply(params, x)[..., 0]
 
 
 

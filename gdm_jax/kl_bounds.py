@@ -112,16 +112,19 @@ def tilted_log_density(t: Array, log_q: Array, grid: Array) -> Array:
   return jnp.asarray(t) + jnp.asarray(log_q) - log_z
 
 
-@partial(jax.jit, static_argnames=("sample_p", "sample_q", "bound", "steps", "batch", "hidden"))
+@partial(jax.jit, static_argnames=("sample_p", "sample_q", "bound", "steps", "batch", "hidden",
+                                   "net"))
 def train_critic(key: Array, sample_p: Callable, sample_q: Callable, bound: str = "r2",
                  steps: int = 1500, batch: int = 512, hidden: int = 32,
-                 learning_rate: float = 5e-3):
-  r"""Maximises :math:`\hat R_1` or :math:`\hat R_2` over a flax MLP critic with optax Adam,
-  fresh samples each step. Returns ``(params, curve [steps])`` (the per-step bound values)."""
+                 learning_rate: float = 5e-3, net=None):
+  r"""Maximises :math:`\hat R_1` or :math:`\hat R_2` over a flax critic with optax Adam, fresh
+  samples each step. ``net`` is the user's flax module ``[..., dim] -> [..., 1]`` (default: a tanh
+  MLP with two ``hidden``-unit layers; evaluate with :func:`critic_values` and the same ``net``).
+  Returns ``(params, curve [steps])`` (the per-step bound values)."""
   if bound not in ("r1", "r2"):
     raise ValueError(f"`bound` must be 'r1' or 'r2'; got {bound!r}.")
   objective = r1 if bound == "r1" else r2
-  net = MLP((hidden, hidden, 1))
+  net = MLP((hidden, hidden, 1)) if net is None else net
   kinit, kloop = jax.random.split(key)
   params = net.init(kinit, sample_p(kinit, 1))
   opt = optax.adam(learning_rate)
@@ -141,7 +144,9 @@ def train_critic(key: Array, sample_p: Callable, sample_q: Callable, bound: str 
   return params, curve
 
 
-def critic_values(params, x: Array, hidden: int = 32) -> Array:
-  return MLP((hidden, hidden, 1)).apply(params, x)[..., 0]
+def critic_values(params, x: Array, hidden: int = 32, net=None) -> Array:
+  """The critic's values ``T(x)``: ``x [..., dim] -> [...]`` (``net`` as in training)."""
+  net = MLP((hidden, hidden, 1)) if net is None else net
+  return net.apply(params, x)[..., 0]
 
 

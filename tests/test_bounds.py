@@ -127,3 +127,17 @@ print(v, int(hwm) / 1024)
 def test_bad_input(call, name):
   with pytest.raises(ValueError, match=f"`{name}`"):
     call()
+
+
+def test_iwae_estimate_batch_equals_per_point_estimates():
+  m = models.random_linear_gaussian(jax.random.key(4), 2, 3, 0.6, jnp.float64)
+  xs = m.sample(jax.random.key(5), 3)[0]
+  prop = lambda x: bounds.full_gaussian_proposal(*m.posterior(x))  # exact posterior per point
+  got = bounds.iwae_estimate_batch(jax.random.key(6), m.log_joint, prop, xs, 4)
+  np.testing.assert_allclose(got, m.log_marginal(xs), rtol=1e-10)   # zero variance at q = p(z|x)
+  keys = jax.random.split(jax.random.key(6), 3)
+  q = lambda x: bounds.diag_gaussian_proposal(jnp.zeros(2), jnp.ones(2))
+  got = bounds.iwae_estimate_batch(jax.random.key(6), m.log_joint, q, xs, 5, chunk_size=2)
+  for i in range(3):
+    want = bounds.iwae_estimate(keys[i], lambda z: m.log_joint(xs[i], z), q(xs[i]), 5, 2)
+    np.testing.assert_allclose(got[i], want, rtol=1e-12)

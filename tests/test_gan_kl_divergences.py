@@ -168,3 +168,33 @@ def test_golden_section_finds_quadratic_max():
 def test_bad_input(call, name):
   with pytest.raises(ValueError, match=f"`{name}`"):
     call()
+
+
+def test_users_networks_train_and_jsd_reports_its_se():
+  import flax.linen as nn
+  from gdm_jax import kl_bounds as kb
+
+  class Critic(nn.Module):   # a user's own architecture (one wide relu layer)
+    @nn.compact
+    def __call__(self, x):
+      return nn.Dense(1)(jax.nn.relu(nn.Dense(24)(x)))
+
+  sp = lambda k, n: jax.random.normal(k, (n, 1))
+  sq = lambda k, n: 1.0 + jax.random.normal(k, (n, 1))
+  params, curve = kb.train_critic(jax.random.key(0), sp, sq, "r2", steps=300, net=Critic())
+  x = jnp.linspace(-8, 9, 2001)
+  lp, lq = jax.scipy.stats.norm.logpdf(x), jax.scipy.stats.norm.logpdf(x, 1.0)
+  t = kb.critic_values(params, x[:, None], net=Critic())
+  assert float(kb.r2_quadrature(t, lp, lq, x)) > 0.8 * 0.5   # KL = 1/2
+  kx1, kx0 = jax.random.split(jax.random.key(1))
+  x1, x0 = 1.0 + jax.random.normal(kx1, (512, 1)), jax.random.normal(kx0, (512, 1))
+  dp, _ = gan.train_discriminator(jax.random.key(2), x1, x0, steps=200, net=Critic())
+  assert gan.discriminator_logit(dp, jnp.array([[3.0]]), net=Critic()) > 0
+  # The JSD estimate's SE against the spread of independent estimates.
+  def one(k):
+    k1, k2 = jax.random.split(k)
+    a, b = jax.random.normal(k1, (200,)), 1.0 + jax.random.normal(k2, (200,))
+    n = jax.scipy.stats.norm.logpdf
+    return dv.jsd_monte_carlo(n(a), n(a, 1.0), n(b), n(b, 1.0), with_se=True)
+  est, se = jax.vmap(one)(jax.random.split(jax.random.key(3), 400))
+  np.testing.assert_allclose(np.mean(se), np.std(est, ddof=1), rtol=0.15)
