@@ -19,10 +19,13 @@ np.testing.assert_allclose(float(sharded), float(one), rtol=2e-6)
 keys = sweeps.replicate_keys(jax.random.key(3), 8)
 assert len(keys.sharding.device_set) == 4
 pm, pc = m.posterior(x)
-a = sweeps._replicated_lk(keys, m, x, pm, jnp.sqrt(jnp.diagonal(pc)) * 1.2, 16, None)
-b = sweeps._replicated_lk(jax.random.split(jax.random.key(3), 8), m, x, pm,
-                          jnp.sqrt(jnp.diagonal(pc)) * 1.2, 16, None)
+q = bounds.diag_gaussian_proposal(pm, jnp.sqrt(jnp.diagonal(pc)) * 1.2)
+est = jax.jit(jax.vmap(lambda k: bounds.iwae_estimate(k, lj, q, 16)))
+a, b = est(keys), est(jax.random.split(jax.random.key(3), 8))
 np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+s = sweeps.estimator_sweep(jax.random.key(4), lambda k, K: bounds.iwae_estimate(k, lj, q, K),
+                           [1, 4], 8)   # the generic sweep runs over the 4-device mesh
+assert np.all(np.isfinite(s.mean))
 print("ok", float(one), float(sharded))
 """
 
