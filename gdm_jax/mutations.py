@@ -805,8 +805,8 @@ MUTATIONS: tuple[Mutation, ...] = (
              "log|Sigma|/2", ((_COV, "_gaussian_log_prob", _gaussian_kernel(halve=False)),),
              "q1.*"),
     Mutation("gaussian_cholesky_transposed", "closed-form log N(x; m, Sigma) solving L^T y = x - m "
-             "(precision (L^T L)^-1)", ((_COV, "_gaussian_log_prob", _gaussian_kernel(upper=True)),),
-             "q1.*"),
+             "(precision (L^T L)^-1)",
+             ((_COV, "_gaussian_log_prob", _gaussian_kernel(upper=True)),), "q1.*"),
     Mutation("affine_transposed", "affine(mu, S) maps z0 to mu + S^T z0",
              ((_COV, "affine", _affine_transposed),), "q1.*"),
     Mutation("affine_variance", "affine(mu, sigma) maps z0 to mu + sigma^2 z0",
