@@ -1,0 +1,293 @@
+"""The catalogue of planted mistakes (gdm_jax/mutations.py) is itself checked: every mutation
+changes what its target computes on a small probe input, is undone on leaving ``applied``, patches
+every binding of the name it replaces, and names a narrow scope of claims; a few cheap mutations
+run through the real harness."""
+import fnmatch
+import sys
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gdm_jax import (amortized as am, bounds, change_of_variables as cov, claims,
+                     divergences as dv, gan, kl_bounds as kb, masked_conv as mc, models, mutations,
+                     optimize, stats, sweeps)
+from gdm_jax.claims import densities as ds
+from gdm_jax.claims.core import Config
+
+MATH_MODULES = ("change_of_variables", "models", "bounds", "amortized", "masked_conv", "gan",
+                "kl_bounds", "divergences", "optimize", "stats", "sweeps")
+F64 = jnp.float64
+
+
+# ---------------------------------------------------------------------------------------------
+# Probe inputs: small, float64, chosen so that each planted slip shows (a non-symmetric S with
+# det S < 0, a non-diagonal covariance, scales != 1, unsorted samples, ...).
+
+def _lg():
+  return models.LinearGaussian(jnp.array([[1.0, 0.5], [-0.3, 0.8], [0.2, -1.1], [0.7, 0.4]], F64),
+                               jnp.array([0.3, -0.2, 0.5, 0.1], F64), jnp.asarray(0.7, F64))
+
+
+_S = jnp.array([[1.0, 2.0], [0.5, -1.0]], F64)     # det -2, not symmetric
+_C = jnp.array([[2.0, 0.6], [0.6, 1.0]], F64)      # SPD, not diagonal
+_C2 = jnp.array([[1.0, -0.3], [-0.3, 0.5]], F64)
+_Z0 = jnp.array([[0.3, -0.5], [1.2, 0.4], [-0.7, 0.9]], F64)
+_X = jnp.array([[0.5, -1.0, 0.2, 1.5], [1.0, 0.3, -0.4, 0.0], [-0.6, 0.8, 1.1, 0.2]], F64)
+_QM, _QS = jnp.array([0.4, -0.2], F64), jnp.array([0.6, 1.3], F64)
+_LW = jnp.array([0.3, -1.2, 2.0, 0.5, -0.1], F64)
+_TP, _TQ = jnp.array([0.3, -1.2, 2.0], F64), jnp.array([0.1, 0.4, -0.7, 1.5], F64)
+_GRID = jnp.linspace(-3.0, 4.0, 71, dtype=F64)
+_LP = -0.5 * _GRID ** 2 - 0.5 * np.log(2 * np.pi)
+_LQ = -0.5 * ((_GRID - 1.0) / 1.5) ** 2 - np.log(1.5) - 0.5 * np.log(2 * np.pi)
+
+
+def _key(i=0):
+  return jax.random.key(i)
+
+
+def _linear_map(z):
+  return _S @ z
+
+
+def _chunked():
+  lg = _lg()
+  prop = bounds.diag_gaussian_proposal(_QM, _QS)
+  return bounds.iwae_estimate(_key(), lambda z: lg.log_joint(_X[0], z), prop, 10, 3)
+
+
+class _OnlyStructural(nn.Module):
+  """Dependencies that only the positive structural draw sees: at random weights every
+  pre-activation is about -100 (ReLU' = 0); at positive weights and a zero input it is > 0."""
+
+  @nn.compact
+  def __call__(self, x):
+    return jax.nn.relu(nn.Dense(1, bias_init=nn.initializers.constant(-100.0))(x))
+
+
+def _dreg_grad():
+  lg = _lg()
+  eps = jax.random.normal(_key(), (6, 2), F64)
+  return jax.grad(lambda m: bounds.iwae_surrogates(eps, lg, m, jnp.log(_QS), _X[0])[1])(_QM)
+
+
+def _golden():
+  return optimize.golden_section_max(lambda u: -(u - 0.3) ** 2, jnp.asarray(-1.0, F64),
+                                     jnp.asarray(2.0, F64))
+
+
+def _disc(n_used):
+  x1 = jax.random.normal(_key(1), (32, 1), F64) + 1.0
+  x0 = jax.random.normal(_key(2), (32, 1), F64)
+  return gan.train_discriminator(_key(3), x1, x0, n_used, steps=3, batch=8, hidden=4)
+
+
+def _critic():
+  return kb.train_critic(_key(4), ds.sample_p6, ds.sample_q6, "r1", steps=3, batch=8, hidden=4)
+
+
+_R1 = lambda: (kb.r1(_TP, _TQ), kb.r1_quadrature(_LP - _LQ + 0.5, _LP, _LQ, _GRID))
+_R2 = lambda: (kb.r2(_TP, _TQ), kb.r2_quadrature(_LP - _LQ + 0.5, _LP, _LQ, _GRID))
+_MASKS = lambda: (mc.mask("A"), mc.mask("B"), mc.mask("A", 5), mc.mask("B", 5))
+
+#: name -> a zero-argument function that evaluates the mutation's target (through its module, as
+#: the claims do) on a small input.
+PROBES = {
+    "drop_logdet": lambda: cov.log_abs_det_jacobian(_linear_map, _Z0[0]),
+    "written_base_normaliser": lambda: cov.standard_normal_log_prob(_Z0),
+    "written_det_normaliser": lambda: cov.log_abs_det_jacobian(_linear_map, _Z0[0]),
+    "log_k_off_by_one": lambda: bounds.iwae_bound(_LW),
+    "mean_of_log_weights": lambda: (bounds.iwae_bound(_LW), bounds.prefix_bounds(_LW)),
+    "chunk_forgets_rescale": _chunked,
+    "elbo_drops_trace": lambda: am.expected_log_likelihood(_lg(), _X, _QM, _QS),
+    "b_theta_kl_to_prior": lambda: am.kl_to_posterior(_lg(), _X[0], _QM, _QS),
+    "marginal_drops_noise_det": lambda: _lg().log_marginal(_X),
+    "mask_a_leaks_centre": _MASKS,
+    "kernel_flipping": lambda: mc.channel_mask("A", 3, 3, 3, groups=3),
+    "d_star_swapped": lambda: gan.optimal_discriminator(_LP, _LQ),
+    "jsd_without_half": lambda: (dv.jsd_monte_carlo(_LP[:5], _LQ[:5], _LP[5:9], _LQ[5:9]),
+                                 dv.jsd_quadrature(_LP, _LQ, _GRID)),
+    "dv_wrong_sign": _R2,
+    "nwj_without_minus_one": _R1,
+    "gaussian_logdet_not_halved": lambda: cov.gaussian_log_prob(_Z0, _QM, _C),
+    "gaussian_cholesky_transposed": lambda: cov.gaussian_log_prob(_Z0, _QM, _C),
+    "affine_transposed": lambda: cov.affine(_QM, _S)(_Z0),
+    "affine_variance": lambda: cov.affine(_QM, _QS)(_Z0),
+    "pushforward_plus_logdet": lambda: cov.pushforward_log_prob(_linear_map,
+                                                                cov.standard_normal_log_prob, _Z0),
+    "standard_normal_no_sqrt": lambda: cov.standard_normal_log_prob(_Z0),
+    "logdet_without_abs": lambda: cov.log_abs_det_jacobian(_linear_map, _Z0[0]),
+    "bisect_comparison_flipped": lambda: cov.bisect_inverse(lambda u: u ** 3 + u,
+                                                            jnp.array([0.5, 2.0], F64), -10.0,
+                                                            10.0),
+    "gram_drops_r0_r0": lambda: _lg().log_likelihood_gram(_X[0], _Z0),
+    "gram_cross_term_once": lambda: _lg().log_likelihood_gram(_X[0], _Z0),
+    "sample_noise_variance": lambda: _lg().sample(_key(), 5),
+    "sample_forgets_b": lambda: _lg().sample(_key(), 5),
+    "posterior_cov_not_inverted": lambda: _lg().posterior(_X),
+    "posterior_mean_no_s2": lambda: _lg().posterior(_X),
+    "kl_diag_log_swapped": lambda: models.kl_diag_gaussians(_QM, _QS, -_QM, 2.0 * _QS[::-1]),
+    "kl_trace_transposed": lambda: models.kl_gaussians(_QM, _C, -_QM, _C2),
+    "second_moment_half_logdet": lambda: models.log_second_moment_ratio(_QM, _C2, -_QM, _C),
+    "diag_log_prob_half_log_std": lambda: models.diag_gaussian_log_prob(_Z0, _QM, _QS),
+    "likelihood_without_b": lambda: _lg().log_likelihood(_X, _Z0),
+    "nonlinear_marginal_no_h": lambda: models.NonlinearModel.create(
+        _key(), 2, 4, 0.5, F64).log_marginal(_X[0, :2], 12.0, 101),
+    "dreg_weights_not_squared": _dreg_grad,
+    "dreg_no_stop_gradient": _dreg_grad,
+    "prefix_divides_by_k_max": lambda: bounds.prefix_bounds(_LW),
+    "chunks_share_one_key": _chunked,
+    "chunk_remainder_dropped": _chunked,
+    "chunk_normalised_by_full_chunks": _chunked,
+    "diag_proposal_log_q_variance": lambda: bounds.diag_gaussian_proposal(_QM, _QS)(_key(), 4),
+    "full_proposal_chol_untransposed": lambda: bounds.full_gaussian_proposal(_QM, _C)(_key(), 4),
+    "elbo_plus_kl": lambda: am.closed_form_elbo(_lg(), _X, _QM, _QS),
+    "elbo_trace_std": lambda: am.expected_log_likelihood(_lg(), _X, _QM, _QS),
+    "mean_field_std_no_sqrt": lambda: am.mean_field_optimum(_lg(), _X),
+    "instance_fit_two_steps": lambda: am.fit_per_instance(_lg(), _X, num_steps=10),
+    "amortised_fit_two_steps": lambda: am.fit_amortised(_key(), _lg(), _X, am.Encoder(2),
+                                                         num_steps=10),
+    "kl_to_posterior_reversed": lambda: am.kl_to_posterior(_lg(), _X[0], _QM, _QS),
+    "mask_b_excludes_centre": _MASKS,
+    "mask_a_row_below": _MASKS,
+    "channel_mask_a_le": lambda: mc.channel_mask("A", 3, 3, 3, groups=3),
+    "gated_horizontal_sees_centre": lambda: mc.jacobian_dependencies(
+        mc.GatedPixelCNN(num_layers=2, features=2), 3),
+    "violations_skip_diagonal": lambda: np.asarray(mc.autoregressive_violations(
+        np.tril(np.ones((4, 4), bool)))),
+    "blind_spot_off_by_one": lambda: np.asarray(mc.blind_spot(((1, 1),), 3, (2, 2))),
+    "jacobian_no_structural_draw": lambda: mc.jacobian_dependencies(_OnlyStructural(), 2),
+    "density_log_d_plus_log_1md": lambda: gan.density_from_discriminator(
+        _LQ, gan.optimal_discriminator(_LP, _LQ)),
+    "objective_terms_sign": lambda: gan.gan_objective_terms(_TP, _TQ),
+    "pointwise_objective_swapped": lambda: gan.pointwise_objective(jnp.array([0.2, 0.7], F64),
+                                                                   1.0, 3.0),
+    "density_minus_logit": lambda: gan.density_from_logit(_TP, _TP[::-1]),
+    "discriminator_ignores_n_used": lambda: _disc(4),
+    "discriminator_gradient_ascent": lambda: _disc(None),
+    "conjugate_e_t": lambda: kb.conjugate_u_log_u(_TP),
+    "r1_jensen": _R1,
+    "r1_quadrature_under_p": _R1,
+    "r2_mean_not_log_mean_exp": _R2,
+    "r2_quadrature_no_weights": _R2,
+    "critic_minimises": _critic,
+    "critic_ignores_bound": _critic,
+    "trapezoid_riemann": lambda: dv.trapezoid_weights(_GRID[:5]),
+    "kl_quadrature_swapped": lambda: dv.kl_quadrature(_LP, _LQ, _GRID),
+    "log_mixture_no_half": lambda: dv.log_mixture(_TP, _TP[::-1]),
+    "jsd_terms_wrong_numerator": lambda: dv.jsd_monte_carlo_terms(_LP[:5], _LQ[:5], _LP[5:9],
+                                                                 _LQ[5:9]),
+    "wasserstein_unsorted": lambda: dv.wasserstein1_1d(_TP, _TP[::-1] + 1.0),
+    "golden_section_argmin": _golden,
+    "golden_section_one_iteration": _golden,
+    "z_one_sided": lambda: stats.z_for_rate(0.05),
+    "se_is_std": lambda: tuple(stats.mean_and_se(np.arange(10.0))),
+    "bonferroni_no_split": lambda: stats.bonferroni(0.01, 5),
+    "loglog_slope_semilog": lambda: sweeps.loglog_slope([1, 2, 4, 8], [1.0, 0.5, 0.25, 0.125]),
+}
+
+
+def _flat(tree):
+  return [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(tree)]
+
+
+def _same(a, b) -> bool:
+  fa, fb = _flat(a), _flat(b)
+  if len(fa) != len(fb):
+    return False
+  for x, y in zip(fa, fb):
+    if x.shape != y.shape:
+      return False
+    if x.dtype == bool or y.dtype == bool:
+      if not np.array_equal(x, y):
+        return False
+    elif not np.allclose(x, y, rtol=1e-9, atol=1e-12, equal_nan=True):
+      return False
+  return True
+
+
+def test_every_mutation_has_a_probe():
+  names = [m.name for m in mutations.MUTATIONS]
+  assert len(names) == len(set(names)), "mutation names must be unique"
+  assert sorted(set(names) ^ set(PROBES)) == []
+
+
+def test_catalogue_size_and_reach():
+  assert len(mutations.MUTATIONS) >= 45
+  touched = {mod.split(".")[1] for m in mutations.MUTATIONS for mod, _, _ in m.patches}
+  assert set(MATH_MODULES) <= touched, f"no mutation in {set(MATH_MODULES) - touched}"
+
+
+@pytest.mark.parametrize("m", mutations.MUTATIONS, ids=lambda m: m.name)
+def test_mutation_changes_its_target_and_is_undone(m):
+  probe = PROBES[m.name]
+  originals = [(mutations._resolve(mod), attr) for mod, attr, _ in m.patches]
+  originals = [(t, a, getattr(t, a)) for t, a in originals]
+  before = probe()
+  with mutations.applied(m):
+    during = probe()
+  after = probe()
+  assert not _same(before, during), f"{m.name} does not change its target on the probe input"
+  assert _same(before, after), f"{m.name} is not undone after `applied`"
+  for target, attr, orig in originals:
+    assert getattr(target, attr) is orig
+
+
+def _bindings(obj):
+  """(module, name) of every binding of ``obj`` in the loaded gdm_jax modules (claims included)."""
+  out = set()
+  for name, mod in list(sys.modules.items()):
+    if not name.startswith("gdm_jax") or name == "gdm_jax.mutations" or mod is None:
+      continue
+    for attr, val in vars(mod).items():
+      if val is obj:
+        out.add((name, attr))
+  return out
+
+
+@pytest.mark.parametrize("m", mutations.MUTATIONS, ids=lambda m: m.name)
+def test_mutation_patches_every_binding(m):
+  """A function imported with ``from x import y`` (q6's trapezoid_weights, q5/q6's
+  golden_section_max, amortized's kl_diag_gaussians) must be patched there too."""
+  import gdm_jax.claims  # noqa: F401  (loads q1..q7: their bindings count)
+  import gdm_jax.sweeps  # noqa: F401
+  patched = {(mod, attr) for mod, attr, _ in m.patches}
+  for mod, attr, _ in m.patches:
+    target = mutations._resolve(mod)
+    if isinstance(target, type):  # a method: every user reaches it through the class
+      continue
+    missing = _bindings(getattr(target, attr)) - patched
+    assert not missing, f"{m.name} leaves the original bound at {sorted(missing)}"
+
+
+@pytest.mark.parametrize("m", mutations.MUTATIONS, ids=lambda m: m.name)
+def test_scope_is_narrow_and_matches_claims(m):
+  ids = [c.id for c in claims.REGISTRY]
+  globs = [g.strip() for g in m.scope.split(",")]
+  assert "*" not in globs and len(claims.select(m.scope)) < len(ids)
+  for g in globs:
+    assert any(fnmatch.fnmatch(i, g) for i in ids), f"{m.name}: scope {g!r} matches no claim"
+
+
+# ---------------------------------------------------------------------------------------------
+# A fast subset of the real harness: cheap claims, narrow scopes.
+
+FAST = {"pushforward_plus_logdet": ("q1.full_affine_density", "q1.full_affine_density"),
+        "mask_b_excludes_centre": ("q4.bb_breaks_autoregression,q4.field_AB",
+                                   "q4.bb_breaks_autoregression"),
+        "log_mixture_no_half": ("q7.disjoint_is_log2", "q7.disjoint_is_log2")}
+
+
+def test_fast_mutations_are_caught_and_undone():
+  import dataclasses
+  chosen = [dataclasses.replace(m, scope=FAST[m.name][0])
+            for m in mutations.MUTATIONS if m.name in FAST]
+  saved = {(mod, attr): getattr(mutations._resolve(mod), attr)
+           for m in chosen for mod, attr, _ in m.patches}
+  rows = mutations.run(chosen, Config())
+  for m, caught, flipped in rows:
+    assert caught and FAST[m.name][1] in flipped, (m.name, flipped)
+  for (mod, attr), orig in saved.items():
+    assert getattr(mutations._resolve(mod), attr) is orig
