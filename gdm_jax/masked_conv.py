@@ -92,12 +92,14 @@ class MaskedConv(nn.Module):
 
 
 class MaskedStack(nn.Module):
-  """A stack of masked convolutions, e.g. ``kinds=("A", "B")`` (Q4's two-layer network)."""
+  """A stack of masked convolutions, e.g. ``kinds=("A", "B")`` (Q4's two-layer network), with
+  ``activation`` ("tanh" or "relu") between layers."""
   kinds: Sequence[str]
   features: int = 1
   out_features: int = 1
   kernel_size: int = 3
   groups: int = 1
+  activation: str = "tanh"
 
   @nn.compact
   def __call__(self, x):
@@ -106,7 +108,7 @@ class MaskedStack(nn.Module):
       x = MaskedConv(self.out_features if last else self.features, kind, self.kernel_size,
                      self.groups)(x)
       if not last:
-        x = jnp.tanh(x)
+        x = jax.nn.relu(x) if self.activation == "relu" else jnp.tanh(x)
     return x
 
 

@@ -103,6 +103,8 @@ class Slope(NamedTuple):
   k_min: int
   k_max: int
   points: int   # K values used (those where the quantity is resolved)
+  se: float = math.nan         # the slope's standard error
+  inflated: bool = False       # True when the scatter exceeded the errors (t interval, inflated SE)
 
   def __str__(self):
     return (f"{self.slope:.3f} [{self.lo:.3f}, {self.hi:.3f}] over K = {self.k_min}..{self.k_max}"
@@ -114,9 +116,10 @@ def fit_loglog(ks, y, se, level: float = 0.95, resolved_z: float = 3.0) -> Slope
   resolved (:math:`y > z\,SE`), with weights :math:`(y/SE)^2` (the delta method:
   :math:`SE(\log y) \approx SE/y`). The slope's standard error is
   :math:`(\sum_i w_i (u_i - \bar u_w)^2)^{-1/2}`, inflated by :math:`\sqrt{\chi^2/(m-2)}` when the
-  points scatter more than their errors (the model misfits, e.g. K outside the asymptotic regime);
-  the interval uses Student's t with :math:`m - 2` degrees of freedom. None when fewer than 3
-  points are resolved."""
+  points scatter more than their errors (the model misfits, e.g. K outside the asymptotic regime).
+  The interval is normal when the errors explain the scatter (known variances), Student's t with
+  :math:`m - 2` degrees of freedom when the SE was inflated. None when fewer than 3 points are
+  resolved."""
   ks, y, se = (np.asarray(a, np.float64) for a in (ks, y, se))
   keep = (y > resolved_z * se) & (se > 0)
   if keep.sum() < 3:
@@ -128,10 +131,12 @@ def fit_loglog(ks, y, se, level: float = 0.95, resolved_z: float = 3.0) -> Slope
   icpt = np.sum(w * ly) / w.sum() - slope * ub
   m = int(keep.sum())
   chi2 = float(np.sum(w * (ly - icpt - slope * u) ** 2))
-  s = math.sqrt(1.0 / sxx) * max(1.0, math.sqrt(chi2 / (m - 2)))
+  inflated = chi2 > m - 2
+  s = math.sqrt(1.0 / sxx) * (math.sqrt(chi2 / (m - 2)) if inflated else 1.0)
   from gdm_jax import stats
-  t = stats.t_for_rate(1 - level, m - 2)
-  return Slope(slope, slope - t * s, slope + t * s, int(ks[keep].min()), int(ks[keep].max()), m)
+  t = stats.t_for_rate(1 - level, m - 2) if inflated else stats.z_for_rate(1 - level)
+  return Slope(slope, slope - t * s, slope + t * s, int(ks[keep].min()), int(ks[keep].max()), m,
+               s, inflated)
 
 
 class EstimatorSweep(NamedTuple):

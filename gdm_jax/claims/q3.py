@@ -11,7 +11,7 @@ import numpy as np
 from scipy.special import logsumexp as np_logsumexp
 
 from gdm_jax import amortized as am
-from gdm_jax import bounds, models, stats
+from gdm_jax import bounds, models, stats, sweeps
 from gdm_jax.claims import oracles
 from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, claim_key, max_rel_error
 
@@ -292,7 +292,9 @@ def _estimates_on_draws(key, model, x, q_prop, ks, chunk):
               bounds.prefix_bounds(lw))
   chunked = bounds.iwae_estimate(key, lj, prop, CHUNK_K, chunk)
   elbo = am.closed_form_elbo(model, x, qm, qs)
-  return out, chunked, elbo, model.log_marginal(x)
+  pm, pc = model.posterior(x)
+  log_m2 = models.log_second_moment_ratio(pm, pc, qm, jnp.diag(qs ** 2))
+  return out, chunked, elbo, model.log_marginal(x), log_m2
 
 
 def _draws(key, pr: Problem, n, dtype):
@@ -304,7 +306,7 @@ def _draws(key, pr: Problem, n, dtype):
 
 def check_estimator_exact(key, cfg: Config) -> Evidence:
   pr = problem(cfg.seed, cfg.x64)
-  out, chunked, elbo, log_marginal = _estimates_on_draws(key, pr.model, pr.x,
+  out, chunked, elbo, log_marginal, log_m2 = _estimates_on_draws(key, pr.model, pr.x,
                                                          (pr.q_mean, pr.q_std), EXACT_KS, CHUNK)
   errs = {}
   for k, (lk, lw, lw_gram, pre) in out.items():
@@ -325,6 +327,7 @@ def check_estimator_exact(key, cfg: Config) -> Evidence:
                               pr.post_cov)
   errs["closed-form ELBO"] = max_rel_error(elbo, pr.log_px - kl)
   errs["log p(x)"] = max_rel_error(log_marginal, pr.log_px)
+  errs["log E_q w^2 / p(x)^2"] = max_rel_error(log_m2, math.log1p(pr.c2))
   # float32 log-weights are sums of O(D) terms of size |log w|; the Gram form loses
   # eps ||x - b||^2 / s^2 more to cancellation (documented in log_likelihood_gram).
   r0 = np.asarray(pr.x, np.float64) - np.asarray(pr.model.b, np.float64)
@@ -366,6 +369,97 @@ def check_extreme_log_weights(key, cfg: Config) -> Evidence:
                   effect_what="the normaliser log K (K = 3) relative to |log w| = 1e4")
 
 
+@functools.partial(jax.jit, static_argnums=(2,), compiler_options=FULL_OPT)
+def _model_samples(key, model, n):
+  return model.sample(key, n)[0]
+
+
+def check_sampler_moments(key, cfg: Config) -> Evidence:
+  """x ~ LinearGaussian.sample has mean b and covariance W W^T + s^2 I (z-scores of moments)."""
+  pr = problem(cfg.seed, cfg.x64)
+  n = 200_000
+  x = np.asarray(_model_samples(key, pr.model, n), np.float64)
+  W, b = np.asarray(pr.model.W, np.float64), np.asarray(pr.model.b, np.float64)
+  s2 = float(pr.model.noise_std) ** 2
+  cov = W @ W.T + s2 * np.eye(DATA)
+  d = x - b
+  iu = np.triu_indices(DATA)
+  est = np.concatenate([x, (d[:, :, None] * d[:, None, :])[:, iu[0], iu[1]]], axis=1)
+  target = np.concatenate([b, cov[iu]])
+  m = stats.mean_and_se(est, axis=0)
+  zs = np.abs(m.mean - target) / m.se
+  split = est.shape[1]
+  z = cfg.z(split=split)
+  # The smallest plausible slip, in standard errors: the noise variance s^2 drawn as s^4 (or the
+  # std as the variance), which moves the diagonal by |s^4 - s^2|.
+  slip = float(np.min(abs(s2 ** 2 - s2) / m.se[DATA:][[i for i, (r, c) in enumerate(zip(*iu))
+                                                         if r == c]]))
+  return Evidence(float(zs.max()), 0.0, z, "==", cfg.z_origin(z, True, split),
+                  f"max |z-score| of {split} moments of {n} samples of LinearGaussian.sample (mean "
+                  "b, covariance W W^T + s^2 I)", detects=z + stats.z_for_rate(
+                      stats.FALSE_PASS_RATE, False), effect=slip,
+                  effect_what="the noise variance drawn as s^4 (|s^4 - s^2| in standard errors)")
+
+
+NL_X = (0.4, -1.1, 0.8)
+
+
+@jax.jit
+def _nonlinear_evidence(key, x):
+  model = models.NonlinearModel.create(key, data_dim=3, hidden=16, noise_std=0.5,
+                                       dtype=x.dtype)
+  return model, model.log_marginal(x)
+
+
+def check_nonlinear_evidence(key, cfg: Config) -> Evidence:
+  """NonlinearModel.log_marginal (trapezoid in log space) vs scipy quad of exp(log p(x, z))."""
+  from scipy import integrate
+  x = np.asarray(NL_X, cfg.dtype)
+  model, got = _nonlinear_evidence(claim_key(cfg.seed, "q3.nonlinear"), x)
+  f = jax.jit(lambda z: model.log_joint(jnp.asarray(x), z))
+  lj = lambda z: float(f(np.asarray([[z]], cfg.dtype))[0])
+  zs = np.linspace(-12, 12, 2401)
+  m = max(lj(z) for z in zs[::40])  # a shift for the integrand's scale
+  val, err = integrate.quad(lambda z: math.exp(lj(z) - m), -12, 12, points=[0.0], limit=400,
+                            epsabs=0, epsrel=1e-11)
+  ref = m + math.log(val)
+  h = 24 / 8000
+  return Evidence(float(got), ref, cfg.rtol * max(1.0, abs(ref)), "==", cfg.dtype_origin(),
+                  f"log p(x) of a 1-latent flax model by NonlinearModel.log_marginal vs scipy quad "
+                  f"of its log-joint (error estimate {err / val:.1e} relative)",
+                  effect=abs(math.log(h)) / max(1.0, abs(ref)),
+                  effect_what="|log h|, the node spacing of the quadrature (relative)")
+
+
+def _lognormal_lk(s):
+  return lambda key, k: jax.scipy.special.logsumexp(s * jax.random.normal(key, (k,))) - jnp.log(
+      jnp.asarray(k, jnp.float32))
+
+
+VAR_KS = (64, 128, 256, 512, 1024)
+
+
+def check_variance_law(key, cfg: Config) -> Evidence:
+  """Var L_K ~ c2 / K: the slope of log Var(L_K) on log K fitted by sweeps.estimator_sweep."""
+  s, n = 0.5, 4000
+  sw = sweeps.estimator_sweep(key, _lognormal_lk(s), VAR_KS, n)
+  sl = sweeps.fit_loglog(sw.ks, sw.var, sw.var_se, level=1 - cfg.rate)
+  half = (sl.hi - sl.lo) / 2
+  # The variance law's next term: Var L_K = c2/K + O(K^-2), which bends the slope by ~c2/K_min.
+  c2 = math.expm1(s * s)
+  bend = c2 / VAR_KS[0]
+  q = (stats.t_for_rate(stats.FALSE_PASS_RATE, sl.points - 2, False) if sl.inflated else
+       stats.z_for_rate(stats.FALSE_PASS_RATE, False))
+  det = half + q * sl.se + bend
+  return Evidence(sl.slope, -1.0, half + bend, "==",
+                  f"{'t' if sl.inflated else 'z'} interval of the weighted log-log fit (rate "
+                  f"{cfg.rate:.1e}) + the O(1/K) bend c2/K_min = {bend:.1e}",
+                  f"estimator_sweep of L_K for log w ~ N(0, {s}^2), {n} replicates at K in "
+                  f"{VAR_KS}: Var L_K x K = {', '.join(f'{v:.3f}' for v in sw.var * sw.ks)} "
+                  f"(c2 = {c2:.3f}); fitted slope {sl}", detects=det, effect=0.5,
+                  effect_what="half the slope (a semilog fit or a 1/sqrt(K) law)")
+
+
 CLAIMS = [
     Claim("q3.upper_bound", "Q3.1", "theorem", "L_K <= log p(x) (K = 1, 8, 64)",
           check_upper_bound, shares="q3.replicates", stochastic=True),
@@ -386,6 +480,15 @@ CLAIMS = [
     Claim("q3.estimator_exact", "Q3", "theorem",
           "every L_K path (one-shot, chunked, prefix, Gram) equals log-mean-exp of the same draws "
           "(float64 oracle)", check_estimator_exact),
+    Claim("q3.sampler_moments", "Q3", "theorem",
+          "LinearGaussian.sample: x has mean b and covariance W W^T + s^2 I", check_sampler_moments,
+          stochastic=True),
+    Claim("q3.nonlinear_evidence", "Q3", "theorem",
+          "log p(x) of a nonlinear 1-latent model by log-space quadrature equals scipy quad",
+          check_nonlinear_evidence),
+    Claim("q3.variance_law", "Q3", "theorem",
+          "Var L_K ~ Var(w)/(K E[w]^2): fitted log-log slope -1 (estimator_sweep)",
+          check_variance_law, stochastic=True),
     Claim("q3.extreme_log_weights", "Q3", "theorem",
           "log-mean-exp is exact for |log w| ~ 1e4 and -inf entries", check_extreme_log_weights),
 ]

@@ -122,6 +122,20 @@ def check_blind_spot(key, cfg: Config) -> Evidence:
                   effect_what="the size of the blind spot (a 'no blind spot' answer misses it)")
 
 
+RELU_STACK = ("A", "B", "B", "B", "B", "B")
+
+
+def check_relu_stack(key, cfg: Config) -> Evidence:
+  """A width-1 ReLU stack: at random weights and inputs each unit is dead with probability ~1/2, so
+  random draws alone miss most deep paths; the positive structural draw must recover them all."""
+  dep = mc.jacobian_dependencies(mc.MaskedStack(RELU_STACK, features=1, activation="relu"), SIZE)
+  ref = structural_dependencies(RELU_STACK, SIZE)
+  missing, extra = int(np.sum(ref & ~dep)), int(np.sum(dep & ~ref))
+  return Evidence(missing + extra, 0, 0, "==", "exact (Jacobian support vs set propagation)",
+                  f"6-layer width-1 ReLU stack A,B,B,B,B,B on 5 x 5: {missing} dependencies missed, "
+                  f"{extra} spurious, of {int(ref.sum())}", effect=1, effect_what="one dependency")
+
+
 def check_gated(key, cfg: Config) -> Evidence:
   size = 5
   dep = mc.jacobian_dependencies(mc.GatedPixelCNN(num_layers=4, features=4), size)
@@ -167,6 +181,9 @@ CLAIMS = [
     Claim("q4.blind_spot", "Q4.2", "theorem",
           "AB's blind spot at 33 equals the set-propagation oracle's (25 among it)",
           check_blind_spot, shares="q4.stacks"),
+    Claim("q4.relu_stack_complete", "Q4", "theorem",
+          "a width-1 ReLU stack's Jacobian dependencies equal set propagation (no path missed)",
+          check_relu_stack),
     Claim("q4.gated_no_blind_spot", "Q4", "theorem",
           "gated PixelCNN (vertical + horizontal stacks) sees every predecessor and nothing else",
           check_gated),

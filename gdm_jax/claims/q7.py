@@ -151,6 +151,37 @@ def check_overlap_below(key, cfg: Config) -> Evidence:
                   "refuted")
 
 
+KL_N = 2001   # grid of [0, 1] with both ends as nodes
+
+
+@functools.partial(jax.jit, static_argnums=(0,))
+def _kl_linear(n, dtype_probe):
+  """KL(p || q) and KL(q || p) by kl_quadrature for p(x) = 2x, q = U(0, 1) on [0, 1] (p has mass
+  at the end x = 1, q at both ends), on the grid of n nodes and on every other node."""
+  out = []
+  for m in (n, (n + 1) // 2):
+    x = jnp.linspace(0.0, 1.0, m, dtype=dtype_probe.dtype)
+    lp = jnp.where(x > 0, jnp.log(2.0 * x), -jnp.inf)
+    lq = jnp.zeros_like(x)
+    out.append((dv.kl_quadrature(lp, lq, x), m))
+  return out
+
+
+def check_kl_ends(key, cfg: Config) -> Evidence:
+  del key
+  (k_h, _), (k_2h, _) = _kl_linear(KL_N, jnp.zeros((), cfg.dtype))
+  ref = math.log(2.0) - 0.5   # int_0^1 2x log(2x) dx
+  err_est = abs(float(k_h) - float(k_2h))  # halving: the x log x corner's O(h^2 log h) error
+  h = 1.0 / (KL_N - 1)
+  return Evidence(float(k_h), ref, cfg.rtol * max(1.0, ref) + err_est, "==",
+                  cfg.dtype_origin() + f" + |I_h - I_2h| = {err_est:.1e}",
+                  f"KL(p || q) by divergences.kl_quadrature for p(x) = 2x, q = U(0,1) on a grid of "
+                  f"{KL_N} nodes with both ends as nodes (p(1) = 2, q(0) = q(1) = 1) vs log 2 - "
+                  "1/2; KL(q || p) would be 1 - log 2 = 0.307",
+                  effect=h * math.log(2.0),
+                  effect_what="h p(1) log p(1) / 2: end weights h for h/2 (a Riemann sum)")
+
+
 SIGMA = 0.02   # the lines blurred by N(0, SIGMA^2) in x (identical uniform y parts cancel)
 THETAS = (-1.0, 0.0, 0.01, 0.05, 0.3, 2.0)
 LINE_GRID = np.linspace(-1.5, 2.5, 20001)
@@ -222,6 +253,9 @@ def check_parallel_lines(key, cfg: Config) -> Evidence:
                   "tolerances")
 
 CLAIMS = [
+    Claim("q7.kl_quadrature_ends", "Q7", "theorem",
+          "KL(p||q) by the trapezoid rule with mass at the grid's ends: p = 2x, q = U(0,1) gives "
+          "log 2 - 1/2", check_kl_ends),
     Claim("q7.disjoint_is_log2", "Q7", "theorem",
           "JSD(p||q) = log 2 for disjoint supports (uniforms, truncated Gaussians)",
           check_disjoint),
