@@ -300,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
                  help="write the verdict table as markdown ('-' for stdout)")
   v.add_argument("--readme", type=_readme, default=None, metavar="PATH",
                  help="rewrite the claims table between the markers in this README")
+  v.add_argument("--wide", action="store_true",
+                 help="the full table: statements, tolerances and their origins, detects, effect "
+                 "(default: a compact table, id, measured, reference, verdict)")
   v.add_argument("--family-rate", type=_rate, default=None, metavar="RATE",
                  help="family-wise false-failure rate of the run, in (0, 1) (default 1e-6)")
   r = sub.add_parser("report", help="run verify and the experiments; write an HTML report")
@@ -324,8 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _console():
+  """Rich's console: the terminal's width, or ``COLUMNS`` where it is set (rich reads it), else
+  200 columns when stdout is a file or a pipe."""
   from rich.console import Console
-  return Console(width=None if sys.stdout.isatty() else 200)
+  columns = os.environ.get("COLUMNS", "").strip()
+  return Console(width=None if sys.stdout.isatty() or columns.isdigit() else 200)
 
 
 def _select(console, pattern):
@@ -350,23 +356,93 @@ def _save(console, path, write) -> bool:
     return False
 
 
-def _table(results):
+def _groups(results):
+  """``[(question, title, results)]``: consecutive results grouped by their question (q1...)."""
+  from gdm_jax.report import question_of, question_title
+  groups = []
+  for r in results:
+    q = question_of(r.claim.id)
+    if not groups or groups[-1][0] != q:
+      groups.append((q, question_title(q), []))
+    groups[-1][2].append(r)
+  return groups
+
+
+def _verdict_cell(r) -> str:
+  """The verdict, green with a tick when it is the expected one, bold red with a cross if not."""
+  from rich.markup import escape
+  if r.ok:
+    return f"[green]{escape(r.verdict)} \u2713[/green]"
+  return f"[bold red]{escape(r.verdict)} \u2717[/bold red]"
+
+
+def _table(results, wide: bool = False):
+  """The verdict table, one section per question.
+
+  Compact (the default): id, measured, relation and reference, verdict; it fits 80 columns with
+  each id on one line. ``wide``: the id with its question and kind, then the statement, the
+  evidence with its tolerance and the tolerance's origin, ``detects`` and the effect, as lines of
+  one column that wraps to the width. Ids never wrap (``no_wrap``).
+  """
+  from rich import box
   from rich.markup import escape
   from rich.table import Table
   from gdm_jax.claims.core import fmt
-  t = Table(title="gdm-jax verify", show_lines=False)
-  for col in ("question", "claim", "statement", "measured", "reference", "tolerance", "verdict"):
-    t.add_column(col, overflow="fold")
-  for r in results:
-    e = r.evidence
-    style = "green" if r.ok else "bold red"
-    verdict = r.verdict + ("" if r.ok else f" (expected {r.claim.expected_verdict})")
-    t.add_row(escape(r.claim.question), f"{escape(r.claim.id)}\n[dim]{escape(r.claim.kind)}[/dim]",
-              escape(r.claim.statement), fmt(e.measured),
-              f"{escape(e.relation)} {fmt(e.reference)}",
-              f"{fmt(e.tolerance)}\n[dim]{escape(e.origin)}[/dim]",
-              f"[{style}]{escape(verdict)}[/{style}]")
+  t = Table(title="gdm-jax verify", box=box.HORIZONTALS, show_edge=False, pad_edge=False,
+            show_lines=wide, title_justify="left")
+  t.add_column("claim", no_wrap=True, overflow="ellipsis")
+  if wide:
+    t.add_column("statement and evidence", overflow="fold", ratio=1)
+  else:
+    t.add_column("measured", overflow="fold")
+    t.add_column("reference", overflow="fold")
+  t.add_column("verdict", no_wrap=True)
+  groups = _groups(results)
+  for gi, (q, title, rows) in enumerate(groups):
+    head = f"[bold]{escape(q.upper())}[/bold] [dim]{escape(title)}[/dim]"
+    t.add_row(head, *[""] * (len(t.columns) - 1))
+    for ri, r in enumerate(rows):
+      e = r.evidence
+      cells = [escape(r.claim.id)]
+      if wide:
+        cells[0] += f"\n[dim]{escape(r.claim.question)} {escape(r.claim.kind)}[/dim]"
+        effect = ("no effect stated" if e.effect is None else f"effect {fmt(e.effect)}"
+                  + (f" ({escape(e.effect_what)})" if e.effect_what else ""))
+        cells.append(f"{escape(r.claim.statement)}\n"
+                     f"measured {fmt(e.measured)} {escape(e.relation)} {fmt(e.reference)} "
+                     f"within {fmt(e.tolerance)}\n"
+                     f"[dim]tolerance: {escape(e.origin)}\n"
+                     f"detects {fmt(e.power)}; {effect}[/dim]")
+      else:
+        cells += [fmt(e.measured), f"{escape(e.relation)} {fmt(e.reference)}"]
+      cells.append(_verdict_cell(r))
+      t.add_row(*cells, end_section=ri == len(rows) - 1 and gi < len(groups) - 1)
   return t
+
+
+def _failures(console, bad) -> None:
+  """Each claim whose verdict is not the expected one, with its statement and detail in full
+  (wrapped text stays indented under its label)."""
+  from rich.markup import escape
+  from rich.padding import Padding
+  from rich.table import Table
+  from gdm_jax.claims.core import fmt
+  if not bad:
+    return
+  console.print(f"[bold red]{len(bad)} unexpected verdict{'s' if len(bad) > 1 else ''}:[/bold red]")
+  for r in bad:
+    e = r.evidence
+    console.print(f"[red]\u2717 {escape(r.claim.id)}: {escape(r.verdict)}, expected "
+                  f"{escape(r.claim.expected_verdict)} ({escape(r.claim.kind)}, "
+                  f"{escape(r.claim.question)})[/red]")
+    g = Table.grid(padding=(0, 1))
+    g.add_column(no_wrap=True, style="dim")
+    g.add_column(overflow="fold")
+    g.add_row("statement", escape(r.claim.statement))
+    g.add_row("evidence", f"measured {fmt(e.measured)} {escape(e.relation)} {fmt(e.reference)} "
+                          f"within {fmt(e.tolerance)} ({escape(e.origin)})")
+    g.add_row("detail", escape(e.detail or "(none)"))
+    console.print(Padding(g, (0, 0, 0, 2)))
 
 
 README_START, README_END = "<!-- claims:start -->", "<!-- claims:end -->"
@@ -410,7 +486,10 @@ def cmd_verify(args) -> int:
   if args.markdown == "-":
     sys.stdout.write(to_markdown(results))
   else:
-    console.print(_table(results))
+    console.print(_table(results, wide=args.wide))
+    console.print("[dim]a theorem must hold and an erratum be refuted (\u2713); "
+                  + ("" if args.wide else "--wide shows statements, tolerances and power; ")
+                  + "--json keeps everything[/dim]")
     if args.markdown:
       saved &= _save(console, args.markdown, lambda p: p.write_text(to_markdown(results)))
   if args.readme:
@@ -421,10 +500,8 @@ def cmd_verify(args) -> int:
          f"theorems, {sum(r.claim.kind == 'erratum' for r in results)} errata) in {wall:.1f} s "
          f"[{cfg.dtype_name}, seed {cfg.seed}]")
   if args.markdown != "-":
+    _failures(console, bad)
     console.print(("[green]" if not bad else "[red]") + escape(msg))
-    for r in bad:
-      console.print(f"[red]  {escape(r.claim.id)}: {escape(r.verdict)} "
-                    f"({escape(r.evidence.detail)})[/red]")
   return 0 if not bad and saved else 1
 
 

@@ -10,6 +10,27 @@ from pathlib import Path
 
 from gdm_jax.claims.core import Result, fmt
 
+#: What each question of the problem set is about (section titles of the table and the report).
+QUESTIONS = {
+    "q1": "change of variables",
+    "q2": "amortised inference",
+    "q3": "importance-weighted bounds",
+    "q4": "masked convolutions",
+    "q5": "optimal discriminator",
+    "q6": "variational KL bounds",
+    "q7": "JSD and Wasserstein distance",
+}
+
+
+def question_of(claim_id: str) -> str:
+  """The question a claim id belongs to: ``"q3"`` for ``"q3.upper_bound"``."""
+  return claim_id.split(".", 1)[0]
+
+
+def question_title(question: str) -> str:
+  return QUESTIONS.get(question, "")
+
+
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[1] / "experiments"
 
 CAPTIONS = {
