@@ -260,6 +260,14 @@ def _readme(text: str) -> str:
   return text
 
 
+@_type
+def _experiments(text: str) -> str:
+  """A glob that selects at least one experiment."""
+  from gdm_jax import experiments
+  experiments.select(text)
+  return text
+
+
 def _version() -> str:
   """The installed distribution's version (the package's own in a source tree)."""
   from importlib.metadata import PackageNotFoundError, version
@@ -310,7 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
   _timeout_flag(r)
   r.add_argument("--out", type=_out_dir, default="report", help="output folder (default ./report)")
   r.add_argument("--skip-experiments", action="store_true",
-                 help="reuse the figures already in OUT/figures")
+                 help="run no experiment; reuse the figures already in OUT/figures")
+  r.add_argument("--experiments", type=_experiments, default=None, metavar="GLOB",
+                 help="glob(s) of the experiments to run, comma separated (default: all of "
+                 "q2_amortised, q3_iwae, q4_masks, q5_discriminator, q6_critics, q7_jsd)")
   m = sub.add_parser("mutate", help="plant known mistakes one at a time; verify must refute each")
   _common(m)
   m.add_argument("--mutation", default=None, help="glob of mutation names (default: all)")
@@ -506,10 +517,17 @@ def cmd_verify(args) -> int:
 
 
 def cmd_report(args) -> int:
-  args.cache_on = setup_jax(args.x64, not args.no_cache)
-  from gdm_jax import report
-  from gdm_jax.claims.core import Config, environment
+  import importlib.util
+  from rich.markup import escape
   console = _console()
+  say = lambda line: print(line, flush=True)
+  if not args.skip_experiments and importlib.util.find_spec("matplotlib") is None:
+    console.print("[red]the report's figures need matplotlib, which is not installed: "
+                  "pip install 'gdm-jax[plots]' (or pass --skip-experiments)[/red]")
+    return 1
+  args.cache_on = setup_jax(args.x64, not args.no_cache)
+  from gdm_jax import experiments, report
+  from gdm_jax.claims.core import Config, environment
   selected = _select(console, args.only)
   if selected is None:
     return 2
@@ -518,11 +536,31 @@ def cmd_report(args) -> int:
   if not _save(console, figs, lambda p: p.mkdir(parents=True, exist_ok=True)):
     return 2
   cfg = Config(seed=args.seed, x64=args.x64, quick=args.quick)
+  say(f"verifying {len(selected)} claim{'s' if len(selected) != 1 else ''} ...")
+  t0 = time.perf_counter()
   results = _run(args, selected, cfg)
-  failed = [] if args.skip_experiments else report.run_experiments(figs, args.quick)
-  html_path, md_path = report.render(results, environment(cfg), figs, out, failed)
-  print(f"wrote {html_path} and {md_path}")
-  return 0 if all(r.ok for r in results) and not failed else 1
+  bad = [r for r in results if not r.ok]
+  say(f"{len(results) - len(bad)}/{len(results)} claims as expected in "
+      f"{time.perf_counter() - t0:.1f} s")
+  _failures(console, bad)
+  runs, files = [], None
+  if not args.skip_experiments:
+    names = experiments.select(args.experiments)
+    say(f"running {len(names)} experiment{'s' if len(names) != 1 else ''}"
+        f"{' (quick)' if args.quick else ''} into {figs}")
+    runs = experiments.run_each(figs, args.quick, args.seed, names, progress=say)
+    files = {f for r in runs for f in r.files}
+  html_path, md_path = report.render(results, environment(cfg), figs, out, runs, files)
+  failed = [r.name for r in runs if not r.ok]
+  n_figs = len(list(figs.glob("*.png"))) if files is None else sum(
+      f.endswith(".png") for f in files)
+  say(f"wrote {html_path} and {md_path} ({n_figs} figure{'s' if n_figs != 1 else ''})")
+  if failed:
+    console.print(f"[red]experiments that failed: {escape(', '.join(failed))} (their stderr is "
+                  "above and in the report)[/red]")
+  if n_figs == 0:
+    console.print("[red]the report has no figures[/red]")
+  return 0 if not bad and not failed and n_figs > 0 else 1
 
 
 def cmd_mutate(args) -> int:
