@@ -11,10 +11,10 @@ from gdm_jax.experiments.common import out_dir, plt, save, write_table
 def run(out, quick: bool = False, seed: int = 0) -> None:
   """Writes this experiment's figures and tables into ``out``."""
   out = out_dir(out)
-  out = q6.trained_bounds(seed, False)
+  trained = q6.trained_bounds(seed, False)
   kl = ds.kl_p6_q6()
   fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-  for b, (r1v, r2v, curve) in out.items():
+  for b, (r1v, r2v, curve) in trained.items():
     smooth = np.convolve(curve, np.ones(25) / 25, mode="valid")
     ax[0].plot(smooth, label=f"critic trained on {b.upper()} (final exact R2 = {r2v:.3f})")
   ax[0].axhline(kl, color="k", ls="--", label=f"KL = {kl:.3f}")
