@@ -40,15 +40,17 @@ def question_title(question: str) -> str:
 CAPTIONS = {
     "q2_cost": "Q2.3 (b, c): serving n new points, amortised encoder vs per-instance L-BFGS "
                "(the median of 5 warm timings; bars: their range).",
-    "q3_lk_vs_k": "Q3: L_K rises to log p(x); bias and variance both fall as 1/K. Bars and bands: "
-                  "95% confidence intervals over the replicates.",
+    "q3_lk_vs_k": "Q3: L_K rises to log p(x); bias and variance fall with K (about as 1/K). Bars "
+                  "and bands: 95% confidence intervals over the replicates. The bias is on a "
+                  "symmetric log axis, so estimates below 0 (noise at large K) are shown (x).",
     "q3_snr_vs_k": "Q3: gradient signal-to-noise ratio vs K (IWAE encoder falls, decoder rises, "
                    "DReG encoder does not fall). Bands: 95% bootstrap intervals.",
     "q4_receptive_fields": "Q4: receptive field of pixel 33 for the four mask orders (the "
                            "network's own Jacobian).",
     "q4_blind_spot": "Q4: blind spot of A + B...B stacks versus depth (exact, no Monte Carlo).",
-    "q5_discriminator": "Q5: f1 recovered from f0 and a trained discriminator; error vs n. Bands "
-                        "and bars: mean +- 1.96 SE over the seeds.",
+    "q5_discriminator": "Q5: f1 recovered from f0 and a trained discriminator (log axis, clipped "
+                        "at 10 max f1); error vs n. Bands and bars: 95% t intervals over the "
+                        "seeds (the density's in log space).",
     "q6_critics": "Q6: R1 and R2 maximised by flax critics; estimator variance vs KL. Bands: "
                   "+- 1 SD of the batch bound; bars: 95% intervals of the variance.",
     "q7_parallel_lines": "Q7: parallel lines blurred by sigma = 0.02: JSD = log 2 with zero "

@@ -1,6 +1,7 @@
 """Q3: L_K versus K, bias and variance versus K, gradient SNR versus K (IWAE and DReG)."""
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gdm_jax import sweeps
 from gdm_jax.claims import q3
@@ -19,20 +20,38 @@ def run(out, quick: bool = False, seed: int = 0) -> None:
   resolved = s.bias > 3 * s.se  # fit the bias slope only where the bias is resolved (> 3 SE)
   bias_slope = sweeps.loglog_slope(s.ks[resolved], s.bias[resolved])
   var_slope = sweeps.loglog_slope(s.ks, s.var)
-  fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-  ax[0].errorbar(s.ks, s.mean, yerr=1.96 * s.se, fmt="o-", label="L_K (95% CI)")
+  ci = 1.96  # 95% intervals (normal: at least 200 replicates)
+  fig, ax = plt.subplots(1, 3, figsize=(14, 4))
+  ax[0].errorbar(s.ks, s.mean, yerr=ci * s.se, fmt="o-", capsize=3, label="L_K (95% CI)")
   ax[0].axhline(s.log_px, color="k", ls="--", label="exact log p(x)")
-  ax[0].set(xscale="log", xlabel="K", ylabel="nats", title="L_K increases to log p(x)")
+  ax[0].set(xscale="log", xlabel="K (importance samples)", ylabel="L_K (nats)",
+            title="L_K increases to log p(x)")
   ax[0].legend()
-  ax[1].errorbar(s.ks, s.bias, yerr=1.96 * s.se, fmt="o-",
-                 label=f"bias log p - L_K (slope {bias_slope:.2f} where > 3 SE)")
-  ax[1].loglog(s.ks, s.var, "s-", label=f"variance of L_K-hat (slope {var_slope:.2f})")
-  ax[1].set(xlabel="K", xscale="log", yscale="log", title="bias and variance fall with K")
-  ax[1].legend()
+  # The bias estimate log p(x) - mean is negative where noise exceeds the bias (large K): a
+  # symmetric log axis shows those points instead of dropping them; linear within +-linthresh.
+  linthresh = float(np.min(s.se))
+  ax[1].errorbar(s.ks, s.bias, yerr=ci * s.se, fmt="o-", capsize=3,
+                 label=f"log p(x) - mean L_K (95% CI)\nslope {bias_slope:.2f} where > 3 SE")
+  ax[1].axhline(0.0, color="k", lw=0.8)
+  neg = s.bias < 0
+  if neg.any():
+    ax[1].plot(s.ks[neg], s.bias[neg], "rx", ms=9, label=f"{int(neg.sum())} negative estimate(s)")
+  ax[1].set(xscale="log", xlabel="K (importance samples)", ylabel="bias (nats, symlog axis)",
+            title=f"bias falls with K (symlog: linear within +-{linthresh:.1g})")
+  ax[1].set_yscale("symlog", linthresh=linthresh)
+  ax[1].legend(fontsize=8)
+  band = ci * s.var_se
+  ax[2].fill_between(s.ks, np.maximum(s.var - band, s.var * 1e-3), s.var + band, alpha=0.3,
+                     label="95% CI (SE from the 4th moment)")
+  ax[2].loglog(s.ks, s.var, "s-", label=f"variance of one L_K estimate (slope {var_slope:.2f})")
+  ax[2].set(xlabel="K (importance samples)", ylabel="variance (nats^2)",
+            title="variance falls with K")
+  ax[2].legend(fontsize=8)
   save(fig, out, "q3_lk_vs_k")
-  print(write_table(out, "q3_lk_vs_k", ["K", "mean L_K", "SE", "bias", "variance"],
-                    [[int(k), m, e, b, v] for k, m, e, b, v in zip(s.ks, s.mean, s.se, s.bias,
-                                                                   s.var)]))
+  print(write_table(out, "q3_lk_vs_k", ["K", "mean L_K (nats)", "SE", "bias (nats)",
+                                        "variance (nats^2)", "SE of variance"],
+                    [[int(k), m, e, b, v, vs] for k, m, e, b, v, vs in
+                     zip(s.ks, s.mean, s.se, s.bias, s.var, s.var_se)]))
   print(f"log p(x) = {s.log_px:.5f}; bias slope {bias_slope:.3f}, variance slope {var_slope:.3f}")
 
   sk = [1, 4, 16, 64] if quick else [1, 4, 16, 64, 256, 1024]
@@ -40,13 +59,17 @@ def run(out, quick: bool = False, seed: int = 0) -> None:
                          200 if quick else 1000)
   slopes = {n: sweeps.loglog_slope(snr.ks, getattr(snr, n))
             for n in ("encoder_iwae", "encoder_dreg", "decoder_iwae")}
-  fig, ax = plt.subplots(figsize=(5.5, 4))
+  fig, ax = plt.subplots(figsize=(6, 4.2))
   for n, v in slopes.items():
-    ax.loglog(snr.ks, getattr(snr, n), "o-", label=f"{n} (slope {v:.2f})")
-  ax.set(xlabel="K", ylabel="mean |E g| / std g", title="gradient SNR vs K")
+    line, = ax.loglog(snr.ks, getattr(snr, n), "o-", label=f"{n} (slope {v:.2f})")
+    lo, hi = snr.ci[n].T
+    ax.fill_between(snr.ks, lo, hi, color=line.get_color(), alpha=0.25)
+  ax.set(xlabel="K (importance samples)", ylabel="SNR = mean |E g| / std g (dimensionless)",
+         title="gradient SNR vs K (bands: 95% bootstrap CI)")
   ax.legend()
   save(fig, out, "q3_snr_vs_k")
-  print(write_table(out, "q3_snr_vs_k", ["K", "encoder IWAE", "encoder DReG", "decoder"],
+  print(write_table(out, "q3_snr_vs_k", ["K", "encoder IWAE SNR", "encoder DReG SNR",
+                                         "decoder SNR"],
                     [[int(k), a, b, c] for k, a, b, c in zip(snr.ks, snr.encoder_iwae,
                                                              snr.encoder_dreg,
                                                              snr.decoder_iwae)]))

@@ -25,17 +25,20 @@ def run(out, quick: bool = False, seed: int = 0) -> None:
                 fontweight="bold" if (r, c) == (2, 2) else None)
     ax.add_patch(plt.Rectangle((1.5, 1.5), 1, 1, fill=False, ec="red", lw=2))
     ax.set_title(f"layer 1: {stack[0]}, layer 2: {stack[1]}")
-    ax.set_xticks([]); ax.set_yticks([])
+    ax.set_xticks(range(5), [str(c + 1) for c in range(5)])
+    ax.set_yticks(range(5), [str(r + 1) for r in range(5)])
+    ax.set(xlabel="column (pixel)", ylabel="row (pixel)")
     print(f"{stack}:\n{mc.grid(sorted(field), 5, (3, 3))}\n")
   save(fig, out, "q4_receptive_fields")
   rows = sweeps.blind_spot_vs_depth(7 if quick else 12, 4 if quick else 10)
-  print(write_table(out, "q4_blind_spot", ["layers", "unseen predecessors", "field size"],
+  print(write_table(out, "q4_blind_spot", ["layers", "unseen predecessors (pixels)",
+                                               "field size (pixels)"],
                     [list(r) for r in rows]))
   fig, ax = plt.subplots(figsize=(5, 3.5))
   ax.plot([r[0] for r in rows], [r[1] for r in rows], "o-", label="A + B...B stack")
   ax.axhline(0, color="g", ls="--", label="gated PixelCNN (claim q4.gated_no_blind_spot)")
-  ax.set(xlabel="layers", ylabel="unseen raster predecessors",
-         title="blind spot of the bottom-centre pixel")
+  ax.set(xlabel="layers (count)", ylabel="unseen raster predecessors (pixels)",
+         title="blind spot of the bottom-centre pixel (exact)")
   ax.legend()
   save(fig, out, "q4_blind_spot")
 
