@@ -52,7 +52,10 @@ CAPTIONS = {
                         "at 10 max f1); error vs n. Bands and bars: 95% t intervals over the "
                         "seeds (the density's in log space).",
     "q6_critics": "Q6: R1 and R2 maximised by flax critics; estimator variance vs KL. Bands: "
-                  "+- 1 SD of the batch bound; bars: 95% intervals of the variance.",
+                  "+- 1 SD of the batch bound; bars: 95% intervals of the variance (from its "
+                  "4th moment). R1's variance is (2 KL + e^(2 KL) - 1)/n (dashed); at large KL "
+                  "it lives in a tail the replicates rarely reach, so the sample variance falls "
+                  "short of it and its interval is wide.",
     "q7_parallel_lines": "Q7: parallel lines blurred by sigma = 0.02: JSD = log 2 with zero "
                          "gradient once the lines stop overlapping (|theta| > ~5 sigma), W1 = "
                          "|theta| (quadrature; exact up to the grid, no Monte Carlo).",
@@ -290,7 +293,8 @@ def render(results: list[Result], env: dict, fig_dir: Path, out: Path, runs=(),
       rows.append(
           f"<tr class='{'ok' if r.ok else 'bad'}'><td><code>{html.escape(r.claim.id)}</code><br>"
           f"<small>{html.escape(r.claim.question)} {r.claim.kind}</small></td>"
-          f"<td>{html.escape(r.claim.statement)}</td><td class='num'>{fmt(e.measured)}</td>"
+          f"<td class='stmt'>{html.escape(r.claim.statement)}</td>"
+          f"<td class='num'>{fmt(e.measured)}</td>"
           f"<td class='num'>{html.escape(e.relation)} {fmt(e.reference)}</td>"
           f"<td class='num'>{fmt(e.tolerance)}<br><small>{html.escape(e.origin)}</small></td>"
           f"<td class='num'>{fmt(e.power)}</td><td class='num'>{effect}{what}</td>"
@@ -328,6 +332,7 @@ body{{font-family:sans-serif;max-width:1200px;margin:auto;padding:0 12px;line-he
 table{{border-collapse:collapse;font-size:13px;margin:8px 0}}
 td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}}
 td.num{{font-family:monospace;white-space:nowrap}} small{{color:#555}}
+td.num small{{display:block;white-space:normal;min-width:12em;max-width:22em;font-family:sans-serif}} td.stmt{{min-width:16em;max-width:30em}}
 tr.bad{{background:#fdd}} tr.ok td.verdict{{color:#070}} tr.bad td.verdict{{color:#b00;
 font-weight:bold}} tr.section th{{background:#eef;font-size:14px}} tr.total td{{font-weight:bold}}
 p.tcap{{font-size:13px;color:#333;margin:10px 0 2px}}

@@ -29,7 +29,7 @@ def run(out, quick: bool = False, seed: int = 0) -> None:
   ax[0].legend()
   # The bias estimate log p(x) - mean is negative where noise exceeds the bias (large K): a
   # symmetric log axis shows those points instead of dropping them; linear within +-linthresh.
-  linthresh = float(np.min(s.se))
+  linthresh = float(10 ** np.floor(np.log10(np.min(s.se))))
   ax[1].errorbar(s.ks, s.bias, yerr=ci * s.se, fmt="o-", capsize=3,
                  label=f"log p(x) - mean L_K (95% CI)\nslope {bias_slope:.2f} where > 3 SE")
   ax[1].axhline(0.0, color="k", lw=0.8)
@@ -38,7 +38,14 @@ def run(out, quick: bool = False, seed: int = 0) -> None:
     ax[1].plot(s.ks[neg], s.bias[neg], "rx", ms=9, label=f"{int(neg.sum())} negative estimate(s)")
   ax[1].set(xscale="log", xlabel="K (importance samples)", ylabel="bias (nats, symlog axis)",
             title=f"bias falls with K (symlog: linear within +-{linthresh:.1g})")
-  ax[1].set_yscale("symlog", linthresh=linthresh)
+  ax[1].set_yscale("symlog", linthresh=linthresh, linscale=0.5)
+  # Ticks at 0 and at decades from 10 x linthresh outwards (the +-linthresh ones would overlap 0).
+  lo = float(np.min(s.bias - ci * s.se))
+  hi = float(np.max(s.bias + ci * s.se))
+  up = [10.0 ** k for k in range(int(np.log10(linthresh)) + 1, int(np.ceil(np.log10(hi))) + 1)]
+  down = ([-(10.0 ** k) for k in range(int(np.log10(linthresh)) + 1,
+                                        int(np.ceil(np.log10(-lo))) + 1)] if lo < 0 else [])
+  ax[1].set_yticks(sorted(down + [0.0] + up))
   ax[1].legend(fontsize=8)
   band = ci * s.var_se
   ax[2].fill_between(s.ks, np.maximum(s.var - band, s.var * 1e-3), s.var + band, alpha=0.3,
