@@ -30,9 +30,9 @@ def run(out, quick: bool = False, seed: int = 0) -> None:
   ax[1].set(title="gradients: JSD's vanishes away from 0")
   ax[1].legend(fontsize=8)
   for k in (-5, 5):
-    ax[2].axvline(k * sigma, color="0.6", ls=":")
-  ax[2].set(xlim=(-8 * sigma, 8 * sigma),
-            title="zoom: nonzero while the lines overlap (dotted: +-5 sigma)")
+    ax[2].axvline(k * sigma, color="0.6", ls=":", label="theta = +-5 sigma" if k > 0 else None)
+  ax[2].set(xlim=(-8 * sigma, 8 * sigma), title="zoom: nonzero while the lines overlap")
+  ax[2].legend(fontsize=8)
   save(fig, out, "q7_parallel_lines")
   shown = np.concatenate([coarse[:: (4 if not quick else 2)], fine[::4]])
   keep = np.isclose(th[:, None], shown[None, :], rtol=0, atol=1e-9).any(1)
