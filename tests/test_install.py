@@ -39,15 +39,16 @@ def installed(tmp_path_factory):
   purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()"
                             "['purelib'])"], capture_output=True, text=True,
                            check=True).stdout.strip()
-  # This interpreter's site-packages, after the venv's own (where gdm_jax is installed). Plain
-  # paths: the .pth files there (an editable gdm_jax's finder) are not run.
-  here = [p for p in dict.fromkeys(site.getsitepackages() + [sysconfig.get_paths()["purelib"]])
-          if os.path.isdir(p)]
+  # This interpreter's site-packages (its own and those it chains to), after the venv's own
+  # (where gdm_jax is installed). Plain paths: the .pth files there (an editable gdm_jax's
+  # finder) are not run, and the source tree is not among them.
+  here = [p for p in dict.fromkeys(site.getsitepackages() + [sysconfig.get_paths()["purelib"]]
+                                   + sys.path)
+          if os.path.isdir(p) and Path(p).name in ("site-packages", "dist-packages")]
   Path(purelib, "zz_parent_site.pth").write_text("\n".join(here) + "\n")
+  offline = ["--no-index", "--no-build-isolation"] if _setuptools_ok() else []
   cmd = [sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps",
-         str(src)]
-  if _setuptools_ok():
-    cmd[5:5] = ["--no-index", "--no-build-isolation"]
+         *offline, str(src)]
   proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp, timeout=300)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
   return venv / "bin", tmp
