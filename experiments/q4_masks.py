@@ -1,42 +1,6 @@
-"""Q4: the four receptive fields of pixel 33 (from the network's Jacobian) and the blind spot of
-A-then-B stacks versus depth, next to the gated PixelCNN."""
-import numpy as np
-
-from _common import parse, plt, save, write_table
-from gdm_jax import masked_conv as mc, sweeps
-
-
-def main():
-  args = parse(__doc__)
-  fig, axes = plt.subplots(1, 4, figsize=(12, 3.3))
-  for ax, stack in zip(axes, ["AA", "AB", "BA", "BB"]):
-    field = set(mc.receptive_field(stack, 5, (3, 3)))
-    img = np.zeros((5, 5))
-    for r, c in field:
-      img[r - 1, c - 1] = 1
-    ax.imshow(img, cmap="Blues", vmin=0, vmax=1.4)
-    for r in range(5):
-      for c in range(5):
-        label = f"{r + 1}{c + 1}"
-        ax.text(c, r, label, ha="center", va="center",
-                color="k" if (r + 1, c + 1) in field else "0.6",
-                fontweight="bold" if (r, c) == (2, 2) else None)
-    ax.add_patch(plt.Rectangle((1.5, 1.5), 1, 1, fill=False, ec="red", lw=2))
-    ax.set_title(f"layer 1: {stack[0]}, layer 2: {stack[1]}")
-    ax.set_xticks([]); ax.set_yticks([])
-    print(f"{stack}:\n{mc.grid(sorted(field), 5, (3, 3))}\n")
-  save(fig, args.out, "q4_receptive_fields")
-  rows = sweeps.blind_spot_vs_depth(7 if args.quick else 12, 4 if args.quick else 10)
-  print(write_table(args.out, "q4_blind_spot", ["layers", "unseen predecessors", "field size"],
-                    [list(r) for r in rows]))
-  fig, ax = plt.subplots(figsize=(5, 3.5))
-  ax.plot([r[0] for r in rows], [r[1] for r in rows], "o-", label="A + B...B stack")
-  ax.axhline(0, color="g", ls="--", label="gated PixelCNN (claim q4.gated_no_blind_spot)")
-  ax.set(xlabel="layers", ylabel="unseen raster predecessors",
-         title="blind spot of the bottom-centre pixel")
-  ax.legend()
-  save(fig, args.out, "q4_blind_spot")
-
+"""Thin wrapper: the experiment lives in gdm_jax.experiments.q4_masks (so an installed gdm-jax has it).
+Run as `python experiments/q4_masks.py [--quick] [--out DIR] [--seed N]`."""
+from gdm_jax.experiments import q4_masks
 
 if __name__ == "__main__":
-  main()
+  q4_masks.main()

@@ -260,6 +260,14 @@ def _readme(text: str) -> str:
   return text
 
 
+@_type
+def _experiments(text: str) -> str:
+  """A glob that selects at least one experiment."""
+  from gdm_jax import experiments
+  experiments.select(text)
+  return text
+
+
 def _version() -> str:
   """The installed distribution's version (the package's own in a source tree)."""
   from importlib.metadata import PackageNotFoundError, version
@@ -300,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
                  help="write the verdict table as markdown ('-' for stdout)")
   v.add_argument("--readme", type=_readme, default=None, metavar="PATH",
                  help="rewrite the claims table between the markers in this README")
+  v.add_argument("--wide", action="store_true",
+                 help="the full table: statements, tolerances and their origins, detects, effect "
+                 "(default: a compact table, id, measured, reference, verdict)")
   v.add_argument("--family-rate", type=_rate, default=None, metavar="RATE",
                  help="family-wise false-failure rate of the run, in (0, 1) (default 1e-6)")
   r = sub.add_parser("report", help="run verify and the experiments; write an HTML report")
@@ -307,7 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
   _timeout_flag(r)
   r.add_argument("--out", type=_out_dir, default="report", help="output folder (default ./report)")
   r.add_argument("--skip-experiments", action="store_true",
-                 help="reuse the figures already in OUT/figures")
+                 help="run no experiment; reuse the figures already in OUT/figures")
+  r.add_argument("--experiments", type=_experiments, default=None, metavar="GLOB",
+                 help="glob(s) of the experiments to run, comma separated (default: all of "
+                 "q2_amortised, q3_iwae, q4_masks, q5_discriminator, q6_critics, q7_jsd)")
   m = sub.add_parser("mutate", help="plant known mistakes one at a time; verify must refute each")
   _common(m)
   m.add_argument("--mutation", default=None, help="glob of mutation names (default: all)")
@@ -324,8 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _console():
+  """Rich's console: the terminal's width, or ``COLUMNS`` where it is set (rich reads it), else
+  200 columns when stdout is a file or a pipe."""
   from rich.console import Console
-  return Console(width=None if sys.stdout.isatty() else 200)
+  columns = os.environ.get("COLUMNS", "").strip()
+  return Console(width=None if sys.stdout.isatty() or columns.isdigit() else 200)
 
 
 def _select(console, pattern):
@@ -350,23 +367,93 @@ def _save(console, path, write) -> bool:
     return False
 
 
-def _table(results):
+def _groups(results):
+  """``[(question, title, results)]``: consecutive results grouped by their question (q1...)."""
+  from gdm_jax.report import question_of, question_title
+  groups = []
+  for r in results:
+    q = question_of(r.claim.id)
+    if not groups or groups[-1][0] != q:
+      groups.append((q, question_title(q), []))
+    groups[-1][2].append(r)
+  return groups
+
+
+def _verdict_cell(r) -> str:
+  """The verdict, green with a tick when it is the expected one, bold red with a cross if not."""
+  from rich.markup import escape
+  if r.ok:
+    return f"[green]{escape(r.verdict)} \u2713[/green]"
+  return f"[bold red]{escape(r.verdict)} \u2717[/bold red]"
+
+
+def _table(results, wide: bool = False):
+  """The verdict table, one section per question.
+
+  Compact (the default): id, measured, relation and reference, verdict; it fits 80 columns with
+  each id on one line. ``wide``: the id with its question and kind, then the statement, the
+  evidence with its tolerance and the tolerance's origin, ``detects`` and the effect, as lines of
+  one column that wraps to the width. Ids never wrap (``no_wrap``).
+  """
+  from rich import box
   from rich.markup import escape
   from rich.table import Table
   from gdm_jax.claims.core import fmt
-  t = Table(title="gdm-jax verify", show_lines=False)
-  for col in ("question", "claim", "statement", "measured", "reference", "tolerance", "verdict"):
-    t.add_column(col, overflow="fold")
-  for r in results:
-    e = r.evidence
-    style = "green" if r.ok else "bold red"
-    verdict = r.verdict + ("" if r.ok else f" (expected {r.claim.expected_verdict})")
-    t.add_row(escape(r.claim.question), f"{escape(r.claim.id)}\n[dim]{escape(r.claim.kind)}[/dim]",
-              escape(r.claim.statement), fmt(e.measured),
-              f"{escape(e.relation)} {fmt(e.reference)}",
-              f"{fmt(e.tolerance)}\n[dim]{escape(e.origin)}[/dim]",
-              f"[{style}]{escape(verdict)}[/{style}]")
+  t = Table(title="gdm-jax verify", box=box.HORIZONTALS, show_edge=False, pad_edge=False,
+            show_lines=wide, title_justify="left")
+  t.add_column("claim", no_wrap=True, overflow="ellipsis")
+  if wide:
+    t.add_column("statement and evidence", overflow="fold", ratio=1)
+  else:
+    t.add_column("measured", overflow="fold")
+    t.add_column("reference", overflow="fold")
+  t.add_column("verdict", no_wrap=True)
+  groups = _groups(results)
+  for gi, (q, title, rows) in enumerate(groups):
+    head = f"[bold]{escape(q.upper())}[/bold] [dim]{escape(title)}[/dim]"
+    t.add_row(head, *[""] * (len(t.columns) - 1))
+    for ri, r in enumerate(rows):
+      e = r.evidence
+      cells = [escape(r.claim.id)]
+      if wide:
+        cells[0] += f"\n[dim]{escape(r.claim.question)} {escape(r.claim.kind)}[/dim]"
+        effect = ("no effect stated" if e.effect is None else f"effect {fmt(e.effect)}"
+                  + (f" ({escape(e.effect_what)})" if e.effect_what else ""))
+        cells.append(f"{escape(r.claim.statement)}\n"
+                     f"measured {fmt(e.measured)} {escape(e.relation)} {fmt(e.reference)} "
+                     f"within {fmt(e.tolerance)}\n"
+                     f"[dim]tolerance: {escape(e.origin)}\n"
+                     f"detects {fmt(e.power)}; {effect}[/dim]")
+      else:
+        cells += [fmt(e.measured), f"{escape(e.relation)} {fmt(e.reference)}"]
+      cells.append(_verdict_cell(r))
+      t.add_row(*cells, end_section=ri == len(rows) - 1 and gi < len(groups) - 1)
   return t
+
+
+def _failures(console, bad) -> None:
+  """Each claim whose verdict is not the expected one, with its statement and detail in full
+  (wrapped text stays indented under its label)."""
+  from rich.markup import escape
+  from rich.padding import Padding
+  from rich.table import Table
+  from gdm_jax.claims.core import fmt
+  if not bad:
+    return
+  console.print(f"[bold red]{len(bad)} unexpected verdict{'s' if len(bad) > 1 else ''}:[/bold red]")
+  for r in bad:
+    e = r.evidence
+    console.print(f"[red]\u2717 {escape(r.claim.id)}: {escape(r.verdict)}, expected "
+                  f"{escape(r.claim.expected_verdict)} ({escape(r.claim.kind)}, "
+                  f"{escape(r.claim.question)})[/red]")
+    g = Table.grid(padding=(0, 1))
+    g.add_column(no_wrap=True, style="dim")
+    g.add_column(overflow="fold")
+    g.add_row("statement", escape(r.claim.statement))
+    g.add_row("evidence", f"measured {fmt(e.measured)} {escape(e.relation)} {fmt(e.reference)} "
+                          f"within {fmt(e.tolerance)} ({escape(e.origin)})")
+    g.add_row("detail", escape(e.detail or "(none)"))
+    console.print(Padding(g, (0, 0, 0, 2)))
 
 
 README_START, README_END = "<!-- claims:start -->", "<!-- claims:end -->"
@@ -410,7 +497,10 @@ def cmd_verify(args) -> int:
   if args.markdown == "-":
     sys.stdout.write(to_markdown(results))
   else:
-    console.print(_table(results))
+    console.print(_table(results, wide=args.wide))
+    console.print("[dim]a theorem must hold and an erratum be refuted (\u2713); "
+                  + ("" if args.wide else "--wide shows statements, tolerances and power; ")
+                  + "--json keeps everything[/dim]")
     if args.markdown:
       saved &= _save(console, args.markdown, lambda p: p.write_text(to_markdown(results)))
   if args.readme:
@@ -421,18 +511,23 @@ def cmd_verify(args) -> int:
          f"theorems, {sum(r.claim.kind == 'erratum' for r in results)} errata) in {wall:.1f} s "
          f"[{cfg.dtype_name}, seed {cfg.seed}]")
   if args.markdown != "-":
+    _failures(console, bad)
     console.print(("[green]" if not bad else "[red]") + escape(msg))
-    for r in bad:
-      console.print(f"[red]  {escape(r.claim.id)}: {escape(r.verdict)} "
-                    f"({escape(r.evidence.detail)})[/red]")
   return 0 if not bad and saved else 1
 
 
 def cmd_report(args) -> int:
-  args.cache_on = setup_jax(args.x64, not args.no_cache)
-  from gdm_jax import report
-  from gdm_jax.claims.core import Config, environment
+  import importlib.util
+  from rich.markup import escape
   console = _console()
+  say = lambda line: print(line, flush=True)
+  if not args.skip_experiments and importlib.util.find_spec("matplotlib") is None:
+    console.print("[red]the report's figures need matplotlib, which is not installed: "
+                  "pip install 'gdm-jax[plots]' (or pass --skip-experiments)[/red]")
+    return 1
+  args.cache_on = setup_jax(args.x64, not args.no_cache)
+  from gdm_jax import experiments, report
+  from gdm_jax.claims.core import Config, environment
   selected = _select(console, args.only)
   if selected is None:
     return 2
@@ -441,11 +536,31 @@ def cmd_report(args) -> int:
   if not _save(console, figs, lambda p: p.mkdir(parents=True, exist_ok=True)):
     return 2
   cfg = Config(seed=args.seed, x64=args.x64, quick=args.quick)
+  say(f"verifying {len(selected)} claim{'s' if len(selected) != 1 else ''} ...")
+  t0 = time.perf_counter()
   results = _run(args, selected, cfg)
-  failed = [] if args.skip_experiments else report.run_experiments(figs, args.quick)
-  html_path, md_path = report.render(results, environment(cfg), figs, out, failed)
-  print(f"wrote {html_path} and {md_path}")
-  return 0 if all(r.ok for r in results) and not failed else 1
+  bad = [r for r in results if not r.ok]
+  say(f"{len(results) - len(bad)}/{len(results)} claims as expected in "
+      f"{time.perf_counter() - t0:.1f} s")
+  _failures(console, bad)
+  runs, files = [], None
+  if not args.skip_experiments:
+    names = experiments.select(args.experiments)
+    say(f"running {len(names)} experiment{'s' if len(names) != 1 else ''}"
+        f"{' (quick)' if args.quick else ''} into {figs}")
+    runs = experiments.run_each(figs, args.quick, args.seed, names, progress=say)
+    files = {f for r in runs for f in r.files}
+  html_path, md_path = report.render(results, environment(cfg), figs, out, runs, files)
+  failed = [r.name for r in runs if not r.ok]
+  n_figs = len(list(figs.glob("*.png"))) if files is None else sum(
+      f.endswith(".png") for f in files)
+  say(f"wrote {html_path} and {md_path} ({n_figs} figure{'s' if n_figs != 1 else ''})")
+  if failed:
+    console.print(f"[red]experiments that failed: {escape(', '.join(failed))} (their stderr is "
+                  "above and in the report)[/red]")
+  if n_figs == 0:
+    console.print("[red]the report has no figures[/red]")
+  return 0 if not bad and not failed and n_figs > 0 else 1
 
 
 def cmd_mutate(args) -> int:

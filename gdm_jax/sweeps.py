@@ -44,6 +44,7 @@ class LkSweep(NamedTuple):
   seconds: float
   var_slope: "Slope | None" = None    # with its interval (estimator_sweep)
   bias_slope: "Slope | None" = None
+  var_se: np.ndarray | None = None  # [nK] standard error of ``var`` (from the 4th moment)
 
 
 def lk_sweep(key, model, x, q_mean, q_std, ks: Sequence[int], replicates: int,
@@ -67,7 +68,23 @@ def lk_sweep(key, model, x, q_mean, q_std, ks: Sequence[int], replicates: int,
                                            chunk_size)
   s = estimator_sweep(key, est, ks, replicates, reference=log_px)
   return LkSweep(s.ks, s.mean, s.se, s.var, s.bias, log_px, s.seconds, s.var_slope,
-                 s.bias_slope)
+                 s.bias_slope, s.var_se)
+
+
+def variance_se(x, axis: int = 0) -> np.ndarray:
+  r"""Standard error of the sample variance of ``x`` along ``axis``, from its fourth moment (no
+  normality assumed):
+
+  .. math:: \mathrm{SE}(s^2)^2 \approx \frac{1}{n}\Big(m_4 - \frac{n-3}{n-1} s^4\Big)
+
+  with :math:`m_4` the fourth central moment and :math:`s^2` the unbiased variance.
+  """
+  x = np.asarray(x, np.float64)
+  n = x.shape[axis]
+  d = x - x.mean(axis, keepdims=True)
+  m4 = (d ** 4).mean(axis)
+  s2 = x.var(axis, ddof=1)
+  return np.sqrt(np.maximum(m4 - (n - 3) / (n - 1) * s2 ** 2, 0.0) / n)
 
 
 def loglog_slope(x, y) -> float:
@@ -154,11 +171,8 @@ class EstimatorSweep(NamedTuple):
 
 
 def _var_se(x) -> tuple[float, float]:
-  r"""Sample variance and its standard error :math:`\sqrt{(m_4 - s^4 (n-3)/(n-1))/n}`."""
-  n = x.size
-  s2 = float(np.var(x, ddof=1))
-  m4 = float(np.mean((x - x.mean()) ** 4))
-  return s2, math.sqrt(max(m4 - s2 ** 2 * (n - 3) / (n - 1), 0.0) / n)
+  """Sample variance and its standard error (:func:`variance_se`)."""
+  return float(np.var(x, ddof=1)), float(variance_se(x))
 
 
 def estimator_sweep(key, estimator: Callable, ks: Sequence[int], replicates: int, *,
@@ -252,6 +266,7 @@ class SnrSweep(NamedTuple):
   encoder_iwae: np.ndarray   # [nK] SNR of the encoder gradient, IWAE estimator
   encoder_dreg: np.ndarray   # [nK] SNR of the encoder gradient, DReG estimator
   decoder_iwae: np.ndarray   # [nK] SNR of the decoder gradient
+  ci: dict | None = None     # name -> [nK, 2] 95% bootstrap interval over the replicates
 
 
 @functools.partial(jax.jit, static_argnums=(6,))
@@ -271,21 +286,37 @@ def _grads(keys, model, x, q_mean, q_log_std, dummy, k):
   return jax.vmap(one)(keys)
 
 
-def _snr(g):
+def _snr(g, idx=None):
+  """Mean over parameters of |mean g| / std g over the replicates (axis 0 of ``g``); with
+  ``idx`` ([B, R] replicate indices), the same for each of B resamples."""
   g = np.asarray(g, np.float64).reshape(g.shape[0], -1)
-  return float(np.mean(np.abs(g.mean(0)) / g.std(0, ddof=1)))
+  if idx is None:
+    return float(np.mean(np.abs(g.mean(0)) / g.std(0, ddof=1)))
+  gb = g[idx]                                               # [B, R, P]
+  return np.mean(np.abs(gb.mean(1)) / gb.std(1, ddof=1), axis=-1)
 
 
-def snr_sweep(key, model, x, q_mean, q_log_std, ks: Sequence[int], replicates: int) -> SnrSweep:
-  """|E g| / std(g) per parameter (averaged over parameters) for each K."""
+def snr_sweep(key, model, x, q_mean, q_log_std, ks: Sequence[int], replicates: int,
+              bootstrap: int = 200) -> SnrSweep:
+  """|E g| / std(g) per parameter (averaged over parameters) for each K, with 95% percentile
+  bootstrap intervals over the replicates (``bootstrap`` resamples; 0: none)."""
   enc_i, enc_d, dec = [], [], []
+  ci = {"encoder_iwae": [], "encoder_dreg": [], "decoder_iwae": []}
   for i, k in enumerate(ks):
     (gm, gs, gw), (dm, ds_) = _grads(replicate_keys(jax.random.fold_in(key, i), replicates),
                                      model, x, q_mean, q_log_std, 0, int(k))
-    enc_i.append(_snr(jnp.concatenate([gm, gs], -1)))
-    enc_d.append(_snr(jnp.concatenate([dm, ds_], -1)))
+    g = {"encoder_iwae": jnp.concatenate([gm, gs], -1),
+         "encoder_dreg": jnp.concatenate([dm, ds_], -1), "decoder_iwae": gw}
+    enc_i.append(_snr(g["encoder_iwae"]))
+    enc_d.append(_snr(g["encoder_dreg"]))
     dec.append(_snr(gw))
-  return SnrSweep(np.asarray(ks), np.asarray(enc_i), np.asarray(enc_d), np.asarray(dec))
+    if bootstrap:
+      idx = np.asarray(jax.random.randint(jax.random.fold_in(key, 10_000 + i),
+                                          (bootstrap, replicates), 0, replicates))
+      for name, v in g.items():
+        ci[name].append(np.percentile(_snr(v, idx), [2.5, 97.5]))
+  return SnrSweep(np.asarray(ks), np.asarray(enc_i), np.asarray(enc_d), np.asarray(dec),
+                  {n: np.asarray(v) for n, v in ci.items()} if bootstrap else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,9 +330,14 @@ class CostRow(NamedTuple):
   instance_steps: int       # n x L-BFGS steps
   amortised_params: int
   instance_params: int
+  amortised_range: tuple[float, float] = (math.nan, math.nan)  # fastest, slowest of the repeats
+  instance_range: tuple[float, float] = (math.nan, math.nan)
 
 
-def serving_cost(key, model, encoder, enc_params, ns: Sequence[int], steps: int = 40):
+def serving_cost(key, model, encoder, enc_params, ns: Sequence[int], steps: int = 40,
+                 repeats: int = 5):
+  """Warm wall time of serving ``n`` new points: the median of ``repeats`` timings of each way,
+  with the fastest and slowest (the spread on a shared machine)."""
   rows = []
   fwd = jax.jit(lambda p, x: encoder.apply(p, x))
   fit = jax.jit(lambda x: am.fit_per_instance(model, x, steps))
@@ -309,13 +345,18 @@ def serving_cost(key, model, encoder, enc_params, ns: Sequence[int], steps: int 
     x, _ = model.sample(jax.random.fold_in(key, n), int(n))
     jax.block_until_ready(fwd(enc_params, x))
     jax.block_until_ready(fit(x))  # compile both first: timings are warm
-    t0 = time.perf_counter()
-    jax.block_until_ready(fwd(enc_params, x))
-    t1 = time.perf_counter()
-    jax.block_until_ready(fit(x))
-    t2 = time.perf_counter()
-    rows.append(CostRow(int(n), t1 - t0, t2 - t1, 0, int(n) * steps,
-                        am.param_count(enc_params), 2 * model.latent_dim * int(n)))
+    ta, ti = [], []
+    for _ in range(repeats):
+      t0 = time.perf_counter()
+      jax.block_until_ready(fwd(enc_params, x))
+      t1 = time.perf_counter()
+      jax.block_until_ready(fit(x))
+      t2 = time.perf_counter()
+      ta.append(t1 - t0)
+      ti.append(t2 - t1)
+    rows.append(CostRow(int(n), float(np.median(ta)), float(np.median(ti)), 0, int(n) * steps,
+                        am.param_count(enc_params), 2 * model.latent_dim * int(n),
+                        (min(ta), max(ta)), (min(ti), max(ti))))
   return rows
 
 
@@ -341,6 +382,8 @@ class BoundVariance(NamedTuple):
   r1_var: np.ndarray
   r2_mean: np.ndarray
   r2_var: np.ndarray
+  r1_var_se: np.ndarray | None = None  # standard errors of the variances (4th moment)
+  r2_var_se: np.ndarray | None = None
 
 
 @functools.partial(jax.jit, static_argnums=(2, 3))
@@ -356,26 +399,44 @@ def _bound_replicates(keys, gap, n, _unused=None):
 
 def bound_variance(key, gaps: Sequence[float], n: int = 256, replicates: int = 2000):
   """p = N(0,1), q = N(gap, 1) (KL = gap^2/2), each bound at its optimal critic."""
-  r1m, r1v, r2m, r2v = [], [], [], []
+  r1m, r1v, r2m, r2v, r1s, r2s = [], [], [], [], [], []
   for i, g in enumerate(gaps):
     a, b = _bound_replicates(jax.random.split(jax.random.fold_in(key, i), replicates),
                              jnp.asarray(g, jnp.float32), n)
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     r1m.append(a.mean()); r1v.append(a.var(ddof=1)); r2m.append(b.mean()); r2v.append(b.var(ddof=1))
+    r1s.append(variance_se(a)); r2s.append(variance_se(b))
   g = np.asarray(gaps, float)
-  return BoundVariance(g ** 2 / 2, np.array(r1m), np.array(r1v), np.array(r2m), np.array(r2v))
+  return BoundVariance(g ** 2 / 2, np.array(r1m), np.array(r1v), np.array(r2m), np.array(r2v),
+                       np.array(r1s), np.array(r2s))
 
 
 # ---------------------------------------------------------------------------------------------
 # Q7: smoothed parallel lines.
 
-def parallel_lines_curve(thetas, sigma: float = 0.05):
-  """JSD between N(0, sigma^2) and N(theta, sigma^2) in x (lines blurred by sigma; the y parts
-  are identical) by quadrature with its autodiff gradient, and W1 = |theta|."""
-  grid = jnp.linspace(-6.0, 6.0, 24001)
+def parallel_lines_curve(thetas, sigma: float = 0.05, grid_points: int = 24001,
+                         half_width: float = 6.0):
+  r"""JSD between N(0, sigma^2) and N(theta, sigma^2) in x (lines blurred by sigma; the y parts
+  are identical) by quadrature on ``grid_points`` points of [-half_width, half_width], with its
+  autodiff gradient, and W1 = |theta|.
+
+  The gradient is not zero near theta = 0: it peaks at about 0.23 / sigma (11.7 nats per unit
+  theta for sigma = 0.02) at theta ~ 1.65 sigma and is still 1.18 at theta = 5 sigma (0.1) before
+  it vanishes, so a curve needs theta steps well below sigma near 0 to show it (thetas 0.1 apart
+  show one spurious-looking spike at +-0.1). The quadrature grid must resolve sigma: at least 20 points per sigma (a ValueError
+  otherwise), and every |theta| + 8 sigma must lie inside the grid.
+  """
+  thetas = np.asarray(thetas, np.float64)
+  h = 2 * half_width / (grid_points - 1)
+  if sigma < 20 * h:
+    raise ValueError(f"`sigma` = {sigma} is not resolved by the quadrature grid (spacing {h:.3g}; "
+                     "need sigma >= 20 x spacing): raise `grid_points`")
+  if thetas.size and np.max(np.abs(thetas)) + 8 * sigma > half_width:
+    raise ValueError(f"`thetas` reach {np.max(np.abs(thetas))}, beyond the grid's half width "
+                     f"{half_width} less 8 sigma")
+  grid = jnp.linspace(-half_width, half_width, grid_points)
   from jax.scipy.stats import norm
-  f = jax.jit(jax.value_and_grad(lambda th: dv.jsd_quadrature(
-      norm.logpdf(grid, 0.0, sigma), norm.logpdf(grid, th, sigma), grid)))
-  vals = [f(jnp.asarray(t, grid.dtype)) for t in thetas]
-  return (np.asarray(thetas), np.array([float(v) for v, _ in vals]),
-          np.array([float(g) for _, g in vals]), np.abs(np.asarray(thetas)))
+  f = jax.jit(jax.vmap(jax.value_and_grad(lambda th: dv.jsd_quadrature(
+      norm.logpdf(grid, 0.0, sigma), norm.logpdf(grid, th, sigma), grid))))
+  vals, grads = f(jnp.asarray(thetas, grid.dtype))
+  return (thetas, np.asarray(vals, np.float64), np.asarray(grads, np.float64), np.abs(thetas))

@@ -50,12 +50,69 @@ def test_parallel_lines_curve():
   assert abs(grad[1]) < 1e-5 and np.allclose(w1, [0.0, 0.5])
 
 
+def _jsd_quad(theta, sigma):
+  """JSD(N(0, s^2) || N(theta, s^2)) by scipy quad of the definition (the oracle)."""
+  from scipy import integrate, stats as ss
+  def f(x):
+    p, q = ss.norm.pdf(x, 0, sigma), ss.norm.pdf(x, theta, sigma)
+    m = 0.5 * (p + q)
+    return 0.5 * (p * np.log(p / m) if p > 0 else 0.0) + 0.5 * (q * np.log(q / m) if q > 0 else 0.0)
+  lo, hi = min(0.0, theta) - 12 * sigma, max(0.0, theta) + 12 * sigma
+  return integrate.quad(f, lo, hi, points=[0.0, theta / 2, theta], limit=400, epsabs=1e-13)[0]
+
+
+def test_parallel_lines_gradient_near_zero_is_real_not_a_grid_artefact():
+  # The +-1.2 at theta = +-0.1 that quick plots showed is the true derivative at 5 sigma (a coarse
+  # theta grid made it look like a spike); the peak, ~11.7 at 1.65 sigma, needs finer thetas.
+  sigma, h = 0.02, 1e-4
+  th = np.array([0.033, 0.1, -0.1])
+  _, jsd, grad, _ = sweeps.parallel_lines_curve(th, sigma=sigma)
+  want = [(_jsd_quad(t + h, sigma) - _jsd_quad(t - h, sigma)) / (2 * h) for t in th]
+  np.testing.assert_allclose(grad, want, rtol=2e-3)
+  np.testing.assert_allclose(jsd[1], _jsd_quad(0.1, sigma), rtol=1e-5)
+  assert 11 < grad[0] < 12.5 and abs(grad[1] - 1.1845) < 0.01
+
+
+def test_parallel_lines_curve_refuses_an_unresolved_sigma():
+  with pytest.raises(ValueError, match="not resolved"):
+    sweeps.parallel_lines_curve([0.1], sigma=0.005)
+  with pytest.raises(ValueError, match="beyond the grid"):
+    sweeps.parallel_lines_curve([5.9], sigma=0.02)
+
+
+def test_variance_se_matches_normal_theory():
+  x = np.asarray(jax.random.normal(jax.random.key(3), (40, 2000)), np.float64)
+  se = sweeps.variance_se(x, axis=1)
+  # Normal data: SE(s^2) = sigma^2 sqrt(2 / (n - 1)) = 0.0316 (up to the 4th moment's noise).
+  np.testing.assert_allclose(se.mean(), np.sqrt(2 / 1999), rtol=0.03)
+  # ... and it covers the spread of s^2 across the 40 independent rows.
+  np.testing.assert_allclose(x.var(1, ddof=1).std(ddof=1), np.sqrt(2 / 1999), rtol=0.35)
+
+
+def test_bound_variance_and_serving_cost_report_their_spread():
+  bv = sweeps.bound_variance(jax.random.key(0), [1.0], n=64, replicates=200)
+  assert bv.r1_var_se.shape == (1,) and 0 < bv.r1_var_se[0] < bv.r1_var[0]
+  from gdm_jax import amortized as am
+  m = models.random_linear_gaussian(jax.random.key(0), 2, 3, 0.7)
+  enc = am.Encoder(2)
+  x = m.sample(jax.random.key(1), 4)[0]
+  params = enc.init(jax.random.key(2), x)
+  (row,) = sweeps.serving_cost(jax.random.key(3), m, enc, params, [4], steps=3, repeats=3)
+  assert row.amortised_range[0] <= row.amortised_seconds <= row.amortised_range[1]
+  assert row.instance_range[0] <= row.instance_seconds <= row.instance_range[1]
+
+
 def test_experiment_script_runs(tmp_path):
   proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "q7_jsd.py"), "--quick",
                          "--out", str(tmp_path)], capture_output=True, text=True)
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert (tmp_path / "q7_parallel_lines.png").stat().st_size > 1000
   assert "theta" in (tmp_path / "q7_parallel_lines.md").read_text()
+  # Quick mode samples theta finely near 0, where the gradient lives (not 0.1 apart).
+  import csv
+  with open(tmp_path / "q7_parallel_lines.csv") as f:
+    thetas = sorted(float(r[0]) for r in list(csv.reader(f))[1:])
+  assert sum(0 < t < 0.1 for t in thetas) >= 3
 
 
 def test_estimator_sweep_slopes_match_the_asymptotic_laws():
@@ -86,3 +143,4 @@ def test_grad_snr_sweep_has_slope_one_half_for_a_mean():
   (sl,) = sw.slopes.values()
   assert sl.lo <= 0.5 <= sl.hi
   np.testing.assert_allclose(list(sw.snr.values())[0], np.sqrt(sw.ks), rtol=0.1)
+

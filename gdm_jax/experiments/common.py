@@ -1,4 +1,6 @@
-"""Shared plumbing for the experiment scripts: output folder, argument parsing, tables."""
+"""Shared plumbing for the experiments: the command line, output folder, tables, figures."""
+from __future__ import annotations
+
 import argparse
 import csv
 import os
@@ -10,20 +12,32 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402,F401
 
 
-def parse(description: str):
+def parse(description: str, argv=None) -> argparse.Namespace:
+  """The experiments' flags (--out, --quick, --seed); configures jax's PRNG as the CLI does."""
   p = argparse.ArgumentParser(description=description)
   p.add_argument("--out", default=os.environ.get("GDM_JAX_OUT", "out/experiments"))
   p.add_argument("--quick", action="store_true", help="a shrunken configuration (smoke runs)")
   p.add_argument("--seed", type=int, default=0)
-  args = p.parse_args()
+  args = p.parse_args(argv)
   import jax
   jax.config.update("jax_threefry_partitionable", False)
-  Path(args.out).mkdir(parents=True, exist_ok=True)
   return args
 
 
-def write_table(out: str, name: str, header, rows) -> str:
-  """Writes ``name.csv`` and ``name.md``; returns the markdown."""
+def main(run, description: str, argv=None) -> None:
+  """An experiment's command line: parse the flags, then ``run(out, quick, seed)``."""
+  args = parse(description, argv)
+  run(args.out, args.quick, args.seed)
+
+
+def out_dir(out) -> Path:
+  out = Path(out)
+  out.mkdir(parents=True, exist_ok=True)
+  return out
+
+
+def write_table(out, name: str, header, rows) -> str:
+  """Writes ``name.csv`` (read by the report) and ``name.md``; returns the markdown."""
   with open(Path(out) / f"{name}.csv", "w", newline="") as f:
     w = csv.writer(f)
     w.writerow(header)
@@ -35,6 +49,7 @@ def write_table(out: str, name: str, header, rows) -> str:
   return md
 
 
-def save(fig, out: str, name: str) -> None:
+def save(fig, out, name: str) -> None:
   fig.tight_layout()
   fig.savefig(Path(out) / f"{name}.png", dpi=90)
+  plt.close(fig)
