@@ -141,3 +141,9 @@ def test_iwae_estimate_batch_equals_per_point_estimates():
   for i in range(3):
     want = bounds.iwae_estimate(keys[i], lambda z: m.log_joint(xs[i], z), q(xs[i]), 5, 2)
     np.testing.assert_allclose(got[i], want, rtol=1e-12)
+
+
+def test_elbo_is_the_mean_of_log_weights():
+  lw = np.array([[0.3, -1.2, 2.0], [1e4, 1e4 - 1.0, -np.inf]])
+  np.testing.assert_allclose(bounds.elbo(jnp.asarray(lw[:1]), axis=-1), lw[:1].mean(-1))
+  assert float(bounds.elbo(jnp.asarray(lw[1]))) == -np.inf

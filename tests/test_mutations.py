@@ -185,7 +185,8 @@ PROBES = {
     "z_one_sided": lambda: stats.z_for_rate(0.05),
     "se_is_std": lambda: tuple(stats.mean_and_se(np.arange(10.0))),
     "bonferroni_no_split": lambda: stats.bonferroni(0.01, 5),
-    "loglog_slope_semilog": lambda: sweeps.loglog_slope([1, 2, 4, 8], [1.0, 0.5, 0.25, 0.125]),
+    "loglog_slope_semilog": lambda: sweeps.fit_loglog([1, 2, 4, 8], [1.0, 0.5, 0.25, 0.125],
+                                                      [0.01] * 4).slope,
 }
 
 

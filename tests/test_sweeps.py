@@ -144,3 +144,14 @@ def test_grad_snr_sweep_has_slope_one_half_for_a_mean():
   assert sl.lo <= 0.5 <= sl.hi
   np.testing.assert_allclose(list(sw.snr.values())[0], np.sqrt(sw.ks), rtol=0.1)
 
+
+
+def test_snr_sweep_decoder_snr_rises_and_encoder_falls():
+  # Rainforth et al. (2018): with K the decoder gradient's SNR grows and the IWAE encoder's falls.
+  m = models.random_linear_gaussian(jax.random.key(7), 2, 4, 0.7)
+  x = m.sample(jax.random.key(8), 1)[0][0]
+  pm, pc = m.posterior(x)
+  s = sweeps.snr_sweep(jax.random.key(9), m, x, pm + 0.3, jnp.log(jnp.sqrt(jnp.diag(pc))),
+                       [1, 64], 400)
+  assert isinstance(s, sweeps.SnrSweep)
+  assert s.decoder_iwae[1] > s.decoder_iwae[0] and s.encoder_iwae[1] < s.encoder_iwae[0]
