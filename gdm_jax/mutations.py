@@ -225,9 +225,20 @@ def _logdet_without_abs(orig):
 
 
 def _bisect_flipped(orig):
-  # Bisection of -f against -y: the comparison f(m) < y flipped, so it runs to an end.
-  return lambda f, y, lo, hi, num_iters=100: orig(lambda m: -f(m), -jnp.asarray(y), lo, hi,
-                                                  num_iters)
+  def bisect_inverse(f, y, lo, hi, num_iters=100):
+    # The comparison f(m) < y flipped to f(m) > y, so the bracket runs to an end.
+    y = jnp.asarray(y)
+    a, b = jnp.full_like(y, lo), jnp.full_like(y, hi)
+
+    def body(_, ab):
+      a, b = ab
+      m = 0.5 * (a + b)
+      below = f(m) > y
+      return jnp.where(below, m, a), jnp.where(below, b, m)
+
+    a, b = jax.lax.fori_loop(0, num_iters, body, (a, b))
+    return 0.5 * (a + b)
+  return bisect_inverse
 
 
 # ---------------------------------------------------------------------------------------------
