@@ -577,18 +577,22 @@ def cmd_mutate(args) -> int:
     return 2
   cfg = Config(seed=args.seed, x64=args.x64, quick=args.quick)
   def show(row):
-    m, caught, flipped = row
+    m, caught, flipped, verdicts = row
     mark = "[green]caught[/green]" if caught else "[bold red]MISSED[/bold red]"
+    by = ", ".join(f"{i}{'' if verdicts[i][0] != 'error' else ' (error)'}" for i in flipped)
     console.print(f"{mark}  {escape(f'{m.name:26s}')} {escape(m.description)}  <- "
-                  f"{escape(', '.join(flipped) or '-')}")
+                  f"{escape(by or '-')}")
   rows = mutations.run(chosen, cfg, show)
-  score = sum(c for _, c, _ in rows)
-  console.print(f"mutation score: {score}/{len(rows)} = {100 * score / len(rows):.0f}%")
+  score = sum(r[1] for r in rows)
+  by_verdict = sum(any(v[0] != "error" for v in r[3].values()) for r in rows)
+  console.print(f"mutation score: {score}/{len(rows)} = {100 * score / len(rows):.0f}% "
+                f"({by_verdict} caught by a verdict, {score - by_verdict} by errors only)")
   saved = True
   if args.json:
-    doc = {"score": score, "total": len(rows), "mutations": [
-        {"name": m.name, "description": m.description, "caught": c, "refuted_by": f}
-        for m, c, f in rows]}
+    doc = {"score": score, "total": len(rows), "by_verdict": by_verdict, "mutations": [
+        {"name": m.name, "description": m.description, "caught": c, "refuted_by": f,
+         "verdicts": {k: {"verdict": v, "detail": d} for k, (v, d) in vd.items()}}
+        for m, c, f, vd in rows]}
     saved = _save(console, args.json, lambda p: p.write_text(json.dumps(doc, indent=2)))
   return 0 if score == len(rows) and saved else 1
 

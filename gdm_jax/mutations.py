@@ -383,7 +383,7 @@ def _chunked(same_key: bool = False, drop_remainder: bool = False, by_full_chunk
         z, log_q = sample_and_log_q(fold(i), chunk_size)
         return bounds._lse_update(carry, log_joint(z) - log_q), None
 
-      dtype = bounds._log_q_dtype(sample_and_log_q)
+      dtype = jax.eval_shape(lambda: sample_and_log_q(jax.random.key(0), 1))[1].dtype
       carry, _ = jax.lax.scan(body, bounds._lse_init(dtype), jnp.arange(n_full))
       if rem and not drop_remainder:
         z, log_q = sample_and_log_q(fold(n_full), rem)
@@ -944,11 +944,11 @@ MUTATIONS: tuple[Mutation, ...] = (
              ((_DV, "wasserstein1_1d", _wasserstein_unsorted),), "q7.*"),
     # The optimiser and the statistics.
     Mutation("golden_section_argmin", "golden section with the comparison flipped (finds a min)",
-             _at("golden_section_max", _golden_argmin, _OPT, "gdm_jax.claims.q5",
-                 "gdm_jax.claims.q6"), "q5.*,q6.*"),
+             _at("golden_section_max", _golden_argmin, _OPT, "gdm_jax.claims.q2",
+                 "gdm_jax.claims.q5", "gdm_jax.claims.q6"), "q2.b_theta,q5.*,q6.*"),
     Mutation("golden_section_one_iteration", "golden section stopped after one iteration",
-             _at("golden_section_max", _golden_one_iteration, _OPT, "gdm_jax.claims.q5",
-                 "gdm_jax.claims.q6"), "q5.*,q6.*"),
+             _at("golden_section_max", _golden_one_iteration, _OPT, "gdm_jax.claims.q2",
+                 "gdm_jax.claims.q5", "gdm_jax.claims.q6"), "q2.b_theta,q5.*,q6.*"),
     Mutation("z_one_sided", "z_for_rate one-sided where a two-sided z is asked for",
              ((_STATS, "z_for_rate", _z_one_sided),), _STOCHASTIC),
     Mutation("se_is_std", "standard error without the 1/sqrt(n) (the std)",
@@ -974,9 +974,11 @@ def _resolve(path: str):
 
 
 @contextlib.contextmanager
-def applied(m: Mutation):
-  """Applies ``m``'s patches inside the block (jax's in-memory caches and the claims' memoised
-  set-ups are cleared on entry and exit, so every program is traced anew with the patch)."""
+def applied(m: Mutation, clear: bool = True):
+  """Applies ``m``'s patches inside the block. With ``clear`` (what ``gdm-jax mutate`` does),
+  jax's in-memory caches and the claims' memoised set-ups are cleared on entry and exit, so every
+  program is traced anew with the patch; ``clear=False`` is for calling the patched function
+  itself (a new function object is traced anew anyway) without recompiling everything else."""
   saved = []
   try:
     for mod, attr, factory in m.patches:
@@ -984,12 +986,14 @@ def applied(m: Mutation):
       orig = getattr(target, attr)
       saved.append((target, attr, orig))
       setattr(target, attr, factory(orig))
-    _clear()
+    if clear:
+      _clear()
     yield
   finally:
     for target, attr, orig in reversed(saved):
       setattr(target, attr, orig)
-    _clear()
+    if clear:
+      _clear()
 
 
 def _clear():
@@ -1021,7 +1025,9 @@ def baseline(selected, config) -> dict:
 
 
 def run(mutations: Sequence[Mutation], config, on_result=None):
-  """Returns ``[(mutation, caught, [ids of claims whose verdict flipped])]``.
+  """Returns ``[(mutation, caught, [ids of claims whose verdict flipped], {id: (verdict,
+  detail)})]``: whether each catch is a verdict (an erratum that holds, a theorem refuted) or an
+  error (NaN evidence, a crash), with its detail, so a catch by a crash can be read.
 
   A claim's verdict flips when it is ok without the mutation (:func:`baseline`) and not ok with
   it; a claim that is already wrong unmutated (an erratum that holds, a theorem in error) cannot
@@ -1034,8 +1040,9 @@ def run(mutations: Sequence[Mutation], config, on_result=None):
     base = baseline(selected, config)
     with applied(m):
       results = run_claims(selected, config)
-    flipped = [r.claim.id for r in results if base[r.claim.id].ok and not r.ok]
-    out.append((m, bool(flipped), flipped))
+    flips = [r for r in results if base[r.claim.id].ok and not r.ok]
+    out.append((m, bool(flips), [r.claim.id for r in flips],
+                {r.claim.id: (r.verdict, r.evidence.detail[:300]) for r in flips}))
     if on_result is not None:
       on_result(out[-1])
   return out

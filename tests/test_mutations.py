@@ -227,7 +227,7 @@ def test_mutation_changes_its_target_and_is_undone(m):
   originals = [(mutations._resolve(mod), attr) for mod, attr, _ in m.patches]
   originals = [(t, a, getattr(t, a)) for t, a in originals]
   before = probe()
-  with mutations.applied(m):
+  with mutations.applied(m, clear=False):  # the probe calls the patched function itself
     during = probe()
   after = probe()
   assert not _same(before, during), f"{m.name} does not change its target on the probe input"
@@ -288,7 +288,8 @@ def test_fast_mutations_are_caught_and_undone():
   saved = {(mod, attr): getattr(mutations._resolve(mod), attr)
            for m in chosen for mod, attr, _ in m.patches}
   rows = mutations.run(chosen, Config())
-  for m, caught, flipped in rows:
+  for m, caught, flipped, verdicts in rows:
     assert caught and FAST[m.name][1] in flipped, (m.name, flipped)
+    assert verdicts[FAST[m.name][1]][0] != "error", verdicts  # a verdict, not a crash
   for (mod, attr), orig in saved.items():
     assert getattr(mutations._resolve(mod), attr) is orig

@@ -24,7 +24,7 @@ def test_a_planted_mistake_is_caught_and_then_undone():
   (m,) = [m for m in mutations.MUTATIONS if m.name == "d_star_swapped"]
   quick = dataclasses.replace(m, scope="q5.d_star*,q5.density*")
   original = gan.optimal_discriminator
-  ((_, caught, flipped),) = mutations.run([quick], Config())
+  ((_, caught, flipped, _),) = mutations.run([quick], Config())
   assert caught and "q5.d_star_maximises" in flipped
   assert gan.optimal_discriminator is original
   assert all(r.ok for r in run_claims(claims.select("q5.d_star*,q5.density*"), Config()))
