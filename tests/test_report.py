@@ -31,7 +31,7 @@ def page(tmp_path_factory):
   (figs / "q7_parallel_lines.csv").write_text("theta,JSD\n-1.0,0.6931471805599453\n0,0.0\n")
   (figs / "q2_gaps.csv").write_text("encoder,amortisation gap\nrank-1 mean,2.30679123\n")
   (figs / "q3_stale.png").write_bytes((figs / "q7_parallel_lines.png").read_bytes())
-  results = run_claims(claims.select("q6.written_*,q7.partial*"), Config())
+  results = run_claims(claims.select("q6.written_r2*,q7.partial*"), Config())
   runs = [ExperimentRun("q7_jsd", 0, 1.5, ("q7_parallel_lines.csv", "q7_parallel_lines.png"), ""),
           ExperimentRun("q2_amortised", 0, 2.0, ("q2_gaps.csv",), ""),
           ExperimentRun("q5_discriminator", 1, 0.7, (),
