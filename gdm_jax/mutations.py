@@ -759,7 +759,9 @@ def _bonferroni_no_split(orig):
 
 def _loglog_semilog(orig):
   def fit_loglog(ks, y, se, level=0.95, resolved_z=3.0):
-    return orig(np.exp(np.asarray(ks, float)), y, se, level, resolved_z)  # log y on K, not log K
+    k = np.asarray(ks, float)
+    sl = orig(np.exp(k / k.max()), y, se, level, resolved_z)  # log y on K (scaled), not log K
+    return None if sl is None else sl._replace(k_min=int(k.min()), k_max=int(k.max()))
   return fit_loglog
 
 
