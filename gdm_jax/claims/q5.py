@@ -59,8 +59,12 @@ def check_d_star_maximises(key, cfg: Config) -> Evidence:
 
 
 @jax.jit
-def _density_identity(lf0, d, lg):
-  return gan.density_from_discriminator(lf0, d), gan.density_from_logit(lf0, lg)
+def _density_identity(lf0, d, lg, lf1):
+  # The same identities 200 nats down (log-densities of -200: a linear-space formula underflows),
+  # and D* from log-densities there.
+  return (gan.density_from_discriminator(lf0, d), gan.density_from_logit(lf0, lg),
+          gan.density_from_discriminator(lf0 - 200.0, d), gan.optimal_discriminator(lf1 - 200.0,
+                                                                                   lf0 - 200.0))
 
 
 def check_density_identity(key, cfg: Config) -> Evidence:
@@ -69,15 +73,17 @@ def check_density_identity(key, cfg: Config) -> Evidence:
   # D* and its logit from the float64 oracle densities (not from the library's D*).
   lg = lf1 - lf0
   d = expit(lg)
-  est, est_logit = (np.asarray(a, np.float64) for a in _density_identity(
-      lf0.astype(cfg.dtype), d.astype(cfg.dtype), lg.astype(cfg.dtype)))
+  est, est_logit, est_low, d_low = (np.asarray(a, np.float64) for a in _density_identity(
+      lf0.astype(cfg.dtype), d.astype(cfg.dtype), lg.astype(cfg.dtype), lf1.astype(cfg.dtype)))
   cond = float(np.max(1.0 / (1.0 - d)))  # condition of logit near 1
-  err = max(max_rel_error(est, lf1), max_rel_error(est_logit, lf1))
+  err = max(max_rel_error(est, lf1), max_rel_error(est_logit, lf1),
+            max_rel_error(est_low, lf1 - 200.0), max_rel_error(d_low, d))
   return Evidence(err, 0.0, cfg.rtol * cond, "==",
                   cfg.dtype_origin() + f" x max 1/(1-D*) = {cond:.3g} (condition of logit)",
                   "max rel. |log f1_hat - log f1| on 401 points in [-4, 4], f1_hat from "
-                  "density_from_discriminator(log f0, D*) and density_from_logit; D*, log f0, log f1 "
-                  "from float64 oracle densities (P1 a Gaussian mixture, P0 = N(0, 1.5^2))",
+                  "density_from_discriminator(log f0, D*) and density_from_logit, also 200 nats down "
+                  "(and D* from log-densities of -200); D*, log f0, log f1 from float64 oracle "
+                  "densities (P1 a Gaussian mixture, P0 = N(0, 1.5^2))",
                   effect=float(np.max(2 * np.abs(np.log1p(-d)) / np.maximum(1, np.abs(lf1)))),
                   effect_what="max over x of 2|log(1 - D*)| (log D + log(1-D) in place of the "
                   "logit), relative")

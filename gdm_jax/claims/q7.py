@@ -94,59 +94,73 @@ def check_disjoint(key, cfg: Config) -> Evidence:
 
 
 OVERLAPS = (0.25, 0.5, 0.9)
-N_STRATA = 1000  # midpoint strata of each support: a, 1 + a fall on cell edges
+N_STRATA, M_STRATA = 1000, 200  # midpoints of equal cells of p's and q's supports (N != M): every
+                                # breakpoint a, 1 falls on a cell edge of both
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _stratified_jsd(overlaps, dtype):
-  """jsd_monte_carlo on the midpoints of N_STRATA equal cells of each uniform's support: exact for
-  these piecewise-constant integrands (every breakpoint is a cell edge)."""
+  """jsd_monte_carlo (with its SE) and its per-sample terms on the midpoints of N_STRATA and
+  M_STRATA equal cells of the two uniforms' supports: exact for these piecewise-constant
+  integrands."""
   u = (jnp.arange(N_STRATA, dtype=dtype) + 0.5) / N_STRATA
+  v = (jnp.arange(M_STRATA, dtype=dtype) + 0.5) / M_STRATA
   out = []
   for a in overlaps:
     lp = lambda x: jnp.where((x >= 0) & (x <= 1), 0.0, -jnp.inf)
     lq = lambda x, a=a: jnp.where((x >= a) & (x <= 1 + a), 0.0, -jnp.inf)
-    xp, xq = u, a + u
-    out.append(dv.jsd_monte_carlo(lp(xp), lq(xp), lp(xq), lq(xq)))
+    xp, xq = u, a + v
+    args = (lp(xp), lq(xp), lp(xq), lq(xq))
+    out.append((dv.jsd_monte_carlo(*args, with_se=True), dv.jsd_monte_carlo_terms(*args)))
   return out
 
 
 def check_overlap(key, cfg: Config) -> Evidence:
   del key
-  got = [float(v) for v in _stratified_jsd(OVERLAPS, cfg.dtype)]
-  errs = {f"U(0,1) vs U({a},{1 + a})": abs(g - a * LOG2) for a, g in zip(OVERLAPS, got)}
+  res = _stratified_jsd(OVERLAPS, cfg.dtype)
+  errs = {}
+  for a, ((est, se), (tp, tq)) in zip(OVERLAPS, res):
+    tp, tq = np.asarray(tp, np.float64), np.asarray(tq, np.float64)
+    se_ref = 0.5 * math.sqrt(tp.var(ddof=1) / tp.size + tq.var(ddof=1) / tq.size)
+    errs[f"U(0,1) vs U({a},{1 + a})"] = abs(float(est) - a * LOG2)
+    errs[f"SE formula, a={a}"] = abs(float(se) - se_ref) / max(1.0, se_ref)
   quad = {a: jsd_by_quad(_np_uniform(0, 1), _np_uniform(a, 1 + a), (0, a, 1, 1 + a))
           for a in OVERLAPS}
   return Evidence(max(errs.values()), 0.0, cfg.rtol, "==", cfg.dtype_origin(),
                   "max |JSD(U(0,1), U(a,1+a)) - a log 2| (closed form) over a in "
-                  f"{OVERLAPS}, by the library's estimator on stratified points; scipy quad of the "
+                  f"{OVERLAPS}, by the library's estimator on stratified points ({N_STRATA} of p, "
+                  f"{M_STRATA} of q), and its SE vs the float64 formula; scipy quad of the "
                   "definition: " + ", ".join(f"a={a}: {v:.6f}" for a, v in quad.items()), errs,
                   effect=(1 - max(OVERLAPS)) * LOG2,
                   effect_what="log 2 - JSD at the smallest overlap (a = 0.9)")
 
 
 GAUSS_MEANS = (0.5, 2.0, 4.0)
+GAUSS_SCALES = (1.0, 1.0, 1.0, 3.0)   # the last pair, N(0,1) vs N(1, 3^2), is lopsided
+GAUSS_MS = GAUSS_MEANS + (1.0,)
 
 
 @functools.partial(jax.jit, static_argnums=(1,))
-def _gauss_jsd(grid, means):
-  """JSD(N(0,1) || N(m,1)) by the library's trapezoid quadrature for each m in ``means``."""
-  return [dv.jsd_quadrature(norm.logpdf(grid, 0, 1), norm.logpdf(grid, m, 1), grid)
-          for m in means]
+def _gauss_jsd(grid, means, scales=None):
+  """JSD(N(0,1) || N(m,s^2)) by the library's trapezoid quadrature for each (m, s)."""
+  scales = scales or (1.0,) * len(means)
+  return [dv.jsd_quadrature(norm.logpdf(grid, 0, 1), norm.logpdf(grid, m, sc), grid)
+          for m, sc in zip(means, scales)]
 
 
 def check_overlap_below(key, cfg: Config) -> Evidence:
-  vals = [float(v) for v in _gauss_jsd(np.linspace(-15.0, 25.0, 8001).astype(cfg.dtype),
-                                        GAUSS_MEANS)]
+  grid = np.linspace(-15.0, 25.0, 8001).astype(cfg.dtype)
+  vals = [float(v) for v in _gauss_jsd(grid, GAUSS_MS, GAUSS_SCALES)]
   ref = [oracles.jsd_quad64(lambda x: oracles.normal_logpdf64(x, 0, 1),
-                            lambda x, m=m: oracles.normal_logpdf64(x, m, 1), (0.0, m), -15.0, 25.0)
-         for m in GAUSS_MEANS]
+                            lambda x, m=m, sc=sc: oracles.normal_logpdf64(x, m, sc), (0.0, m),
+                            -15.0, 25.0) for m, sc in zip(GAUSS_MS, GAUSS_SCALES)]
   err = max_rel_error(vals, ref)
   return Evidence(err, 0.0, cfg.rtol, "==", cfg.dtype_origin(),
                   "max rel. |jsd_quadrature - scipy quad of the definition| for N(0,1) vs N(m,1), "
-                  f"m in {GAUSS_MEANS}: " + ", ".join(f"{v:.5f}" for v in vals) +
+                  f"m in {GAUSS_MEANS}, and N(0,1) vs N(1,3^2): " +
+                  ", ".join(f"{v:.5f}" for v in vals) +
                   f" (all below log 2 = {LOG2:.5f})",
-                  effect=min((LOG2 - r) / max(1.0, r) for r in ref),
+                  effect=min((LOG2 - r) / max(1.0, r) for r in ref[:3]),
                   effect_what="the smallest distance log 2 - JSD (m = 4): a JSD stuck at log 2 is "
                   "refuted")
 
@@ -202,6 +216,13 @@ def parallel_lines(theta, eps, grid):
 
 
 @jax.jit
+def _w1_scaled(thetas, eps):
+  """W1 between sigma eps and theta + 2 sigma eps[::-1] (unequal scales): a pair on which the
+  sorted differences are not all equal."""
+  return jax.vmap(lambda t: dv.wasserstein1_1d(t + 2 * SIGMA * eps[::-1], SIGMA * eps))(thetas)
+
+
+@jax.jit
 def _parallel_lines_cases(thetas, eps, grid):
   """(JSD, W1, dJSD/dtheta, dW1/dtheta) at each theta (autodiff)."""
   def one(t):
@@ -240,12 +261,17 @@ def check_parallel_lines(key, cfg: Config) -> Evidence:
                    abs(g_w1[i] - sign) / tol if sign is not None else 0.0)
     unsorted[th] = abs(np.mean(np.abs(th + SIGMA * e64[::-1] - SIGMA * e64)) - abs(th)) / (
         tol * max(1.0, abs(th)))
+  w1s = np.asarray(_w1_scaled(np.asarray(THETAS, cfg.dtype), eps), np.float64)
+  for i, th in enumerate(THETAS):  # oracle: numpy's sort of the same samples
+    ref = float(np.mean(np.abs(np.sort(th + 2 * SIGMA * e64[::-1]) - np.sort(SIGMA * e64))))
+    errs[th] = max(errs[th], abs(w1s[i] - ref) / (cfg.rtol * max(1.0, ref)))
   far = [i for i, th in enumerate(THETAS) if abs(th) >= 0.3]
   return Evidence(max(errs.values()), 0.0, 1.0, "==",
                   cfg.dtype_origin() + f" per term; + the central difference's error estimate "
                   f"|D(2h) - D(h)| <= {fd_err:.1e} for dJSD",
                   f"max over theta in {THETAS} of |JSD - quad|, |dJSD/dtheta - central difference "
                   "of quad|, |W1 - |theta||, |dW1/dtheta - sign theta| (autodiff, sigma = "
+                  "; W1 at unequal scales vs numpy's sort, "
                   f"{SIGMA}), each over its tolerance; for |theta| >= 0.3: JSD = "
                   f"{', '.join(f'{jsd[i]:.6f}' for i in far)}, dJSD = "
                   f"{', '.join(f'{g_jsd[i]:.1e}' for i in far)}, dW1 = "
