@@ -962,6 +962,113 @@ MUTATIONS: tuple[Mutation, ...] = (
 )
 
 
+# ---------------------------------------------------------------------------------------------
+# An independent referee's plausible mistakes (each passed every claim of its question before
+# the claims were redesigned).
+
+def _w1_abs_outside(orig):
+  return lambda x, y: jnp.abs(jnp.mean(jnp.sort(x) - jnp.sort(y)))
+
+
+def _jsd_quad_one_side(orig):
+  from gdm_jax import divergences as dv
+  def jsd_quadrature(log_p, log_q, grid):
+    log_m = dv.log_mixture(log_p, log_q)
+    return jnp.sum(dv.trapezoid_weights(grid) * dv._xlogy_exp(log_p, log_m))
+  return jsd_quadrature
+
+
+def _jsd_mc_pooled(orig):
+  from gdm_jax import divergences as dv
+  def jsd_monte_carlo(a, b, c, d, with_se=False):
+    tp, tq = dv.jsd_monte_carlo_terms(a, b, c, d)
+    est = jnp.mean(jnp.concatenate([tp, tq]))
+    if not with_se:
+      return est
+    return est, 0.5 * jnp.sqrt(jnp.var(tp, ddof=1) / tp.size + jnp.var(tq, ddof=1) / tq.size)
+  return jsd_monte_carlo
+
+
+def _jsd_se_no_half(orig):
+  def jsd_monte_carlo(a, b, c, d, with_se=False):
+    out = orig(a, b, c, d, with_se=with_se)
+    return (out[0], 2.0 * out[1]) if with_se else out
+  return jsd_monte_carlo
+
+
+def _r1_lse_no_logn(orig):
+  def r1(t_p, t_q):
+    t1 = jnp.asarray(t_q) - 1.0
+    log_max = float(np.log(np.finfo(t1.dtype).max))
+    safe = jnp.max(t1) + jnp.log(jnp.asarray(t1.size, t1.dtype)) < log_max - 1.0
+    plain = jnp.mean(jnp.exp(jnp.where(safe, t1, 0.0)))
+    return jnp.mean(t_p) - jnp.where(safe, plain, jnp.exp(logsumexp(t1)))  # - log M dropped
+  return r1
+
+
+def _r2_quad_linear(orig):
+  from gdm_jax import divergences as dv
+  def r2_quadrature(t, log_p, log_q, grid):
+    w = dv.trapezoid_weights(grid)
+    return jnp.sum(w * jnp.exp(log_p) * t) - jnp.log(jnp.sum(w * jnp.exp(log_q + t)))
+  return r2_quadrature
+
+
+def _dstar_linear(orig):
+  def optimal_discriminator(log_f1_x, log_f0_x):
+    f1, f0 = jnp.exp(jnp.asarray(log_f1_x)), jnp.exp(jnp.asarray(log_f0_x))
+    return f1 / (f0 + f1)
+  return optimal_discriminator
+
+
+def _density_linear(orig):
+  def density_from_discriminator(log_f0_x, d_x):
+    d = jnp.asarray(d_x)
+    return jnp.log(jnp.exp(jnp.asarray(log_f0_x)) * d / (1 - d))
+  return density_from_discriminator
+
+
+def _prefix_linear(orig):
+  def prefix_bounds(log_w):
+    log_w = jnp.asarray(log_w)
+    k = jnp.arange(1, log_w.shape[-1] + 1, dtype=log_w.dtype)
+    return jnp.log(jnp.cumsum(jnp.exp(log_w), -1) / k)
+  return prefix_bounds
+
+
+def _lse_no_inf_guard(orig):
+  def _lse_update(carry, log_w):
+    m, s = carry
+    m_new = jnp.maximum(m, jnp.max(log_w))
+    return m_new, s * jnp.exp(m - m_new) + jnp.sum(jnp.exp(log_w - m_new))
+  return _lse_update
+
+
+REFEREE = (
+    Mutation("w1_abs_outside", "W1 = |mean(sorted x - sorted y)| (abs outside the mean)",
+             ((_DV, "wasserstein1_1d", _w1_abs_outside),), "q7.*"),
+    Mutation("jsd_quadrature_one_side", "JSD by quadrature = KL(p || m) alone, no 1/2",
+             ((_DV, "jsd_quadrature", _jsd_quad_one_side),), "q5.*,q7.*"),
+    Mutation("jsd_mc_pooled", "Monte Carlo JSD as the pooled mean of both samples' terms",
+             ((_DV, "jsd_monte_carlo", _jsd_mc_pooled),), "q5.*,q7.*"),
+    Mutation("jsd_se_no_half", "the Monte Carlo JSD's standard error without the 1/2",
+             ((_DV, "jsd_monte_carlo", _jsd_se_no_half),), "q7.*"),
+    Mutation("r1_lse_branch_no_logn", "r1's log-space branch without - log M",
+             ((_KB, "r1", _r1_lse_no_logn),), "q6.*"),
+    Mutation("r2_quadrature_linear", "R2 by quadrature with log(sum w e^(log q + T)) in linear "
+             "space", ((_KB, "r2_quadrature", _r2_quad_linear),), "q6.*"),
+    Mutation("d_star_linear_space", "D* = f1 / (f0 + f1) from exp(log f)",
+             ((_GAN, "optimal_discriminator", _dstar_linear),), "q5.*"),
+    Mutation("density_linear_space", "log f1 = log(f0 D / (1 - D)) in linear space",
+             ((_GAN, "density_from_discriminator", _density_linear),), "q5.*"),
+    Mutation("prefix_linear_space", "prefix bounds log(cumsum(exp(log w)) / k)",
+             ((_BOUNDS, "prefix_bounds", _prefix_linear),), "q3.*"),
+    Mutation("lse_no_inf_guard", "running log-sum-exp without the guard for an all -inf chunk",
+             ((_BOUNDS, "_lse_update", _lse_no_inf_guard),), "q3.*"),
+)
+MUTATIONS = MUTATIONS + REFEREE
+
+
 def _resolve(path: str):
   parts = path.split(".")
   for i in range(len(parts), 0, -1):

@@ -29,6 +29,13 @@ Kind = Literal["theorem", "erratum"]
 #: jax's scipy tests. The error is measured relative to max(1, |reference|).
 DTYPE_RTOL = {"float32": 2e-5, "float64": 1e-10}
 
+def worst(values) -> float:
+  """The largest of ``values``, NaN when any is NaN (Python's ``max`` skips a NaN that is not
+  first, which would hide a non-finite sub-result behind a finite one)."""
+  vals = np.asarray(list(values), np.float64)
+  return float(np.max(vals))
+
+
 def max_rel_error(measured, reference) -> float:
   """max |measured - reference| / max(1, |reference|): the error :data:`DTYPE_RTOL` bounds."""
   a, b = np.asarray(measured, np.float64), np.asarray(reference, np.float64)

@@ -11,7 +11,7 @@ import numpy as np
 
 from gdm_jax import change_of_variables as cov
 from gdm_jax import stats
-from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, max_rel_error
+from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, max_rel_error, worst
 from gdm_jax.claims.oracles import gaussian_logpdf64
 
 KS = (1, 2, 5, 16, 64)
@@ -64,7 +64,7 @@ def _check_affine(key, cfg: Config, full: bool) -> Evidence:
     errs[k] = max(max_rel_error(lq, np.atleast_1d(ref)), max_rel_error(lq_closed, ref))
     logdet[k] = abs(0.5 * np.linalg.slogdet(sigma)[1]) / max(1.0, float(np.max(np.abs(ref))))
   what = "N(mu, S S^T)" if full else "N(mu, diag(sigma^2))"
-  return Evidence(max(errs.values()), 0.0, cfg.rtol, "==", cfg.dtype_origin(),
+  return Evidence(worst(errs.values()), 0.0, cfg.rtol, "==", cfg.dtype_origin(),
                   f"max rel. error of Eq. (1) through the map affine(mu, scale) returns, and of "
                   f"gaussian_log_prob, vs the float64 closed-form {what} log-density over K in {KS}"
                   + ("; det S < 0 for odd K" if full else ""), errs,

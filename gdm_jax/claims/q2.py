@@ -14,7 +14,7 @@ from gdm_jax import amortized as am
 from gdm_jax import models
 from gdm_jax.claims import oracles
 from gdm_jax.claims.core import (FULL_OPT, Claim, Config, Evidence, claim_key,
-                                  max_rel_error)
+                                  max_rel_error, worst)
 from gdm_jax.optimize import golden_section_max
 
 LATENT, DATA, NOISE, N_POINTS = 2, 5, 0.5, 64
@@ -211,7 +211,7 @@ def check_instance_optimum(key, cfg: Config) -> Evidence:
   marginal_sd = np.sqrt(np.diag(oracles.linear_gaussian64(model.W, model.b, model.noise_std,
                                                           x[0])[1]))
   tol = math.sqrt(float(jnp.finfo(cfg.dtype).eps))
-  return Evidence(max(err_fit, err_closed), 0.0, tol, "==",
+  return Evidence(worst([err_fit, err_closed]), 0.0, tol, "==",
                   f"optimiser: sqrt(eps_{cfg.dtype_name}) (an optimum located to sqrt(eps))",
                   f"max rel. error vs the float64 oracle (posterior mean, 1/sqrt(diag precision)):"
                   f" L-BFGS per-instance q_i* ({N_POINTS} points) {err_fit:.1e}, closed form "

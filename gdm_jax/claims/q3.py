@@ -13,7 +13,8 @@ from scipy.special import logsumexp as np_logsumexp
 from gdm_jax import amortized as am
 from gdm_jax import bounds, models, stats, sweeps
 from gdm_jax.claims import oracles
-from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, claim_key, max_rel_error
+from gdm_jax.claims.core import (FULL_OPT, Claim, Config, Evidence, claim_key,
+                                  max_rel_error, worst)
 
 LATENT, DATA, NOISE = 2, 4, 0.7
 K_MAX = 64
@@ -217,7 +218,7 @@ def check_exact_posterior(key, cfg: Config) -> Evidence:
   errs = {k: float(np.max(np.abs(np.asarray(L, np.float64) - pr.log_px))) /
           max(1.0, abs(pr.log_px)) for k, L in zip(EXACT_KS, reps)}
   half_logdet = 0.5 * abs(np.linalg.slogdet(pr.post_cov)[1])
-  return Evidence(max(errs.values()), 0.0, cfg.rtol, "==", cfg.dtype_origin(),
+  return Evidence(worst(errs.values()), 0.0, cfg.rtol, "==", cfg.dtype_origin(),
                   f"max rel. |L_K - log p(x)| over 64 replicates each, K in {EXACT_KS}, q = exact "
                   "posterior (full_gaussian_proposal; zero variance); log p(x) by the float64 oracle",
                   errs, effect=half_logdet / max(1.0, abs(pr.log_px)),
@@ -333,12 +334,12 @@ def check_estimator_exact(key, cfg: Config) -> Evidence:
   r0 = np.asarray(pr.x, np.float64) - np.asarray(pr.model.b, np.float64)
   eps = float(np.finfo(cfg.dtype).eps)
   tol = cfg.rtol + 4 * eps * float(r0 @ r0) / float(pr.model.noise_std) ** 2
-  worst = max(errs, key=errs.get)
-  return Evidence(errs[worst], 0.0, tol, "==",
+  name = max(errs, key=errs.get)
+  return Evidence(worst(errs.values()), 0.0, tol, "==",
                   cfg.dtype_origin() + " + 4 eps ||x - b||^2 / s^2 (Gram cancellation)",
                   f"on common draws, every estimator path vs float64 oracles (log w by Bayes' rule "
                   f"log p(x) + log p(z|x) - log q(z), scipy logsumexp, the chunk keys fold_in(key, "
-                  f"i)); worst: {worst}", errs,
+                  f"i)); worst: {name}", errs,
                   effect=math.log1p(1 / K_MAX) / max(1.0, abs(pr.log_px)),
                   effect_what=f"log((K+1)/K) at K = {K_MAX}, the off-by-one normaliser (relative)")
 
@@ -398,7 +399,7 @@ def check_extreme_log_weights(key, cfg: Config) -> Evidence:
                 math.log(lw.size))
     errs[name] = abs(float(g) - ref) / max(1.0, abs(ref))
   errs["all -inf -> -inf"] = 0.0 if float(got[-1]) == -np.inf else np.inf
-  return Evidence(max(errs.values()), 0.0, cfg.rtol, "==", cfg.dtype_origin(),
+  return Evidence(worst(errs.values()), 0.0, cfg.rtol, "==", cfg.dtype_origin(),
                   "iwae_bound and prefix_bounds vs scipy logsumexp for log-weights of magnitude 1e4 "
                   "and -inf (all -inf gives -inf), and the chunked L_K when a whole leading chunk "
                   "is off the model's support", errs, effect=math.log(3) / 1e4,

@@ -13,7 +13,7 @@ from gdm_jax import gan, stats
 from gdm_jax.claims import densities as ds
 from gdm_jax.claims import oracles
 from gdm_jax.claims.core import (FULL_OPT, Claim, Config, Evidence, claim_key,
-                                  max_rel_error)
+                                  max_rel_error, worst)
 from gdm_jax.optimize import golden_section_max
 
 GRID = np.linspace(-4.0, 4.0, 401)
@@ -76,8 +76,8 @@ def check_density_identity(key, cfg: Config) -> Evidence:
   est, est_logit, est_low, d_low = (np.asarray(a, np.float64) for a in _density_identity(
       lf0.astype(cfg.dtype), d.astype(cfg.dtype), lg.astype(cfg.dtype), lf1.astype(cfg.dtype)))
   cond = float(np.max(1.0 / (1.0 - d)))  # condition of logit near 1
-  err = max(max_rel_error(est, lf1), max_rel_error(est_logit, lf1),
-            max_rel_error(est_low, lf1 - 200.0), max_rel_error(d_low, d))
+  err = worst([max_rel_error(est, lf1), max_rel_error(est_logit, lf1),
+            max_rel_error(est_low, lf1 - 200.0), max_rel_error(d_low, d)])
   return Evidence(err, 0.0, cfg.rtol * cond, "==",
                   cfg.dtype_origin() + f" x max 1/(1-D*) = {cond:.3g} (condition of logit)",
                   "max rel. |log f1_hat - log f1| on 401 points in [-4, 4], f1_hat from "
