@@ -12,6 +12,19 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_debug_key_reuse", True)
 jax.config.update("jax_threefry_partitionable", False)  # as the CLI: ~10x faster compiles on CPU
 
+# jax's persistent compilation cache (keyed on the lowered program, so it cannot answer for
+# changed code), in the CLI's folder: a second run of the suite on one machine skips most XLA
+# compilations. Without a writable cache folder the suite simply compiles everything.
+from gdm_jax.cli import cache_dir  # noqa: E402
+
+try:
+  cache_dir().mkdir(parents=True, exist_ok=True)
+  jax.config.update("jax_compilation_cache_dir", str(cache_dir()))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+except OSError:
+  pass
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
