@@ -170,11 +170,6 @@ class EstimatorSweep(NamedTuple):
   seconds: float
 
 
-def _var_se(x) -> tuple[float, float]:
-  """Sample variance and its standard error (:func:`variance_se`)."""
-  return float(np.var(x, ddof=1)), float(variance_se(x))
-
-
 def estimator_sweep(key, estimator: Callable, ks: Sequence[int], replicates: int, *,
                     reference: float | None = None) -> EstimatorSweep:
   r"""Bias, variance and their standard errors versus K for any estimator.
@@ -208,7 +203,7 @@ def estimator_sweep(key, estimator: Callable, ks: Sequence[int], replicates: int
     if not np.all(np.isfinite(x)):
       raise ValueError(f"`estimator` returned {int(np.sum(~np.isfinite(x)))} non-finite values "
                        f"at K = {k}: no statistics from NaN or inf evidence.")
-    s2, s2_se = _var_se(x)
+    s2, s2_se = float(np.var(x, ddof=1)), float(variance_se(x))
     rows.append((x.mean(), x.std(ddof=1) / math.sqrt(replicates), s2, s2_se))
   mean, se, var, var_se = (np.array(c) for c in zip(*rows))
   ks_arr = np.asarray(ks)
