@@ -33,14 +33,21 @@ def timeit(f, *args, repeats: int = 5):
   return first, best
 
 
+def out_dir() -> Path:
+  """Where results go: ``$GDM_BENCH_OUT`` when set (smoke runs write outside the tree), else
+  this folder (``results/NAME.json`` and ``RESULTS.md``)."""
+  return Path(os.environ.get("GDM_BENCH_OUT") or HERE)
+
+
 def record(name: str, payload: dict, summary: str) -> None:
-  """Writes ``results/NAME.json`` and appends a row to RESULTS.md."""
+  """Writes ``results/NAME.json`` and appends a row to RESULTS.md (under :func:`out_dir`)."""
   env = machine()
-  (HERE / "results").mkdir(exist_ok=True)
-  (HERE / "results" / f"{name}.json").write_text(json.dumps({"env": env, **payload}, indent=2))
+  base = out_dir()
+  (base / "results").mkdir(parents=True, exist_ok=True)
+  (base / "results" / f"{name}.json").write_text(json.dumps({"env": env, **payload}, indent=2))
   line = (f"| {env['date']} | {name} | {env['machine']} / {env['device']} ({env['backend']}), jax "
           f"{env['jax']} | {summary} |\n")
-  res = HERE / "RESULTS.md"
+  res = base / "RESULTS.md"
   if not res.exists():
     res.write_text("# Benchmark results\n\nOne row per run of `python benchmarks/NAME.py`; the "
                    "JSON in `results/` has every number.\n\n| date | benchmark | machine | "
