@@ -147,3 +147,41 @@ def test_elbo_is_the_mean_of_log_weights():
   lw = np.array([[0.3, -1.2, 2.0], [1e4, 1e4 - 1.0, -np.inf]])
   np.testing.assert_allclose(bounds.elbo(jnp.asarray(lw[:1]), axis=-1), lw[:1].mean(-1))
   assert float(bounds.elbo(jnp.asarray(lw[1]))) == -np.inf
+
+
+def _wide_problem(dtype, width=257):
+  """log_joint whose widest per-sample intermediate is ``tanh(z @ W)``: ``width`` floats; the
+  constant ``W W^T`` is wider still but does not grow with the samples."""
+  w = jnp.linspace(-1.0, 1.0, 3 * width, dtype=dtype).reshape(3, width)
+  big = jnp.ones((600, 600), dtype)
+
+  def log_joint(z):
+    return jnp.sum(jnp.tanh(z @ w), -1) + jnp.sum(big @ big) * 0.0 - 0.5 * jnp.sum(z * z, -1)
+  return log_joint, bounds.diag_gaussian_proposal(jnp.zeros(3, dtype), jnp.ones(3, dtype))
+
+
+@pytest.mark.parametrize("dtype,itemsize", [(jnp.float32, 4), (jnp.float64, 8)])
+def test_per_sample_bytes_counts_the_widest_intermediate(dtype, itemsize):
+  with jax.enable_x64(dtype == jnp.float64):
+    lj, prop = _wide_problem(dtype)
+    widest, total = bounds.per_sample_bytes(jax.random.key(0), lj, prop)
+  assert widest == 257 * itemsize          # [n, 257]; the [600, 600] constant cancels
+  assert total >= widest + 3 * itemsize    # at least z [n, 3] besides
+
+
+def test_auto_chunk_size_follows_its_formula(monkeypatch):
+  lj, prop = _wide_problem(jnp.float32)
+  monkeypatch.setitem(bounds.AUTO_CHUNK_BYTES, jax.default_backend(), 257 * 4 * 100)
+  key = jax.random.key(0)
+  assert bounds.auto_chunk_size(key, lj, prop, 1000) == 100             # T / w, divides K
+  assert bounds.auto_chunk_size(key, lj, prop, 1000, batch=4) == 25     # T / (B w)
+  assert bounds.auto_chunk_size(key, lj, prop, 1200, batch=3) == 30     # 33 -> a divisor of K
+  assert bounds.auto_chunk_size(key, lj, prop, 997) == 100              # prime K: no divisor
+  assert bounds.auto_chunk_size(key, lj, prop, 80) == 80                # one shot
+  # the default call is the chunked estimate at that chunk, draw for draw
+  got = bounds.iwae_estimate(key, lj, prop, 1000)
+  want = bounds.iwae_estimate(key, lj, prop, 1000, 100)
+  one_shot = bounds.iwae_estimate(key, lj, prop, 1000, 1000)
+  assert float(got) == float(want) and float(got) != float(one_shot)
+  with pytest.raises(ValueError, match="`batch`"):
+    bounds.auto_chunk_size(key, lj, prop, 1000, batch=0)

@@ -357,6 +357,10 @@ REACHED_BY: dict[str, list[str]] = {
     "gdm_jax.sweeps.bound_variance": [
         "test:tests/test_sweeps.py::test_bound_variance_means_match_kl"],
     "gdm_jax.sweeps.parallel_lines_curve": ["test:tests/test_sweeps.py::test_parallel_lines_curve"],
+    "gdm_jax.bounds.per_sample_bytes": [
+        "test:tests/test_bounds.py::test_per_sample_bytes_counts_the_widest_intermediate"],
+    "gdm_jax.bounds.auto_chunk_size": [
+        "test:tests/test_bounds.py::test_auto_chunk_size_follows_its_formula"],
     "gdm_jax.bounds.iwae_estimate_batch": ["test:tests/test_bounds.py::test_iwae_estimate_batch_equals_per_point_estimates"],
     "gdm_jax.bounds.check_linear_gaussian_args": ["test:tests/test_bad_input.py::test_bad_input_raises_value_error_naming_the_argument"],
     "gdm_jax.gan.recovered_density_error": ["claim:q5.trained_discriminator", "claim:q5.discriminator_error_shrinks"],
