@@ -173,14 +173,16 @@ def test_auto_chunk_size_follows_its_formula(monkeypatch):
   lj, prop = _wide_problem(jnp.float32)
   monkeypatch.setitem(bounds.AUTO_CHUNK_BYTES, jax.default_backend(), 257 * 4 * 100)
   key = jax.random.key(0)
-  assert bounds.auto_chunk_size(key, lj, prop, 1000) == 100             # T / w, divides K
+  assert bounds.auto_chunk_size(key, lj, prop, 1000, 1) == 100          # T / w, divides K
   assert bounds.auto_chunk_size(key, lj, prop, 1000, batch=4) == 25     # T / (B w)
   assert bounds.auto_chunk_size(key, lj, prop, 1200, batch=3) == 30     # 33 -> a divisor of K
-  assert bounds.auto_chunk_size(key, lj, prop, 997) == 100              # prime K: no divisor
-  assert bounds.auto_chunk_size(key, lj, prop, 80) == 80                # one shot
+  assert bounds.auto_chunk_size(key, lj, prop, 997, 1) == 100           # prime K: no divisor
+  assert bounds.auto_chunk_size(key, lj, prop, 80, 1) == 80             # one shot
+  assert bounds.ASSUMED_BATCH == 8
+  assert bounds.auto_chunk_size(key, lj, prop, 1000) == 10   # None: 8 points, 12 -> divisor 10
   # the default call is the chunked estimate at that chunk, draw for draw
   got = bounds.iwae_estimate(key, lj, prop, 1000)
-  want = bounds.iwae_estimate(key, lj, prop, 1000, 100)
+  want = bounds.iwae_estimate(key, lj, prop, 1000, 10)
   one_shot = bounds.iwae_estimate(key, lj, prop, 1000, 1000)
   assert float(got) == float(want) and float(got) != float(one_shot)
   with pytest.raises(ValueError, match="`batch`"):
