@@ -64,7 +64,10 @@ f = b.estimators(params, x, K)[who]
 t0 = time.perf_counter(); v = f(jax.random.key(2)).block_until_ready(); first = time.perf_counter() - t0
 t0 = time.perf_counter(); v = f(jax.random.key(3)).block_until_ready(); warm = time.perf_counter() - t0
 hwm = int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]) / 1024
-print(json.dumps({"sum_lk": float(v.sum()), "first_s": first, "warm_s": warm, "peak_mib": hwm}))
+st = jax.devices()[0].memory_stats() or {}
+dev = st.get("peak_bytes_in_use", 0) / 2 ** 20 if jax.default_backend() != "cpu" else None
+print(json.dumps({"sum_lk": float(v.sum()), "first_s": first, "warm_s": warm, "peak_mib": hwm,
+                  "device_peak_mib": dev}))
 """
 
 
@@ -176,7 +179,9 @@ def main(argv=None):
                 f"{100 * head['fraction_of_roofline']:.0f}% of the chain; |diff|/SE: " +
                 ", ".join(f"{v:.1f}" for v in head["agreement_z"].values()))
   summary += "; peak RSS (B=%d): " % a.sweep_B + ", ".join(
-      f"{n}: {v['peak_mib']:.0f} MiB, {v['warm_s'] * 1e3:.0f} ms" if v["status"] == "ok"
+      f"{n}: {v['peak_mib']:.0f} MiB" + (f" (device {v['device_peak_mib']:.0f} MiB)"
+                                          if v.get("device_peak_mib") else "") +
+      f", {v['warm_s'] * 1e3:.0f} ms" if v["status"] == "ok"
       else f"{n}: {v['status']}" for n, v in sweep.items())
   record("lk_neural" + ("_smoke" if a.smoke else ""), {"config": vars(a), **head, "k_sweep": sweep},
          summary)

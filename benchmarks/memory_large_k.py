@@ -39,7 +39,9 @@ else:
       importance_sample_size=K, seed=kk))(jax.random.split(k, B), x, pm, qs))
 v = f(jax.random.key(2)).block_until_ready()
 hwm = int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]) / 1024
-print(float(v.sum()), hwm)
+st = jax.devices()[0].memory_stats() or {}
+dev = st.get("peak_bytes_in_use", 0) / 2 ** 20 if jax.default_backend() != "cpu" else -1
+print(float(v.sum()), hwm, dev)
 """
 LIMIT_GIB = 16.0  # this machine has 24 GiB; a run that needs more is not started
 
@@ -66,11 +68,13 @@ def main(argv=None):
       if p.returncode:
         rows[f"{who} K={K}"] = {"status": "failed: " + p.stderr.strip().splitlines()[-1][:200]}
       else:
-        val, mb = map(float, p.stdout.split())
-        rows[f"{who} K={K}"] = {"status": "ok", "peak_mib": mb, "sum_lk": val}
+        val, mb, dev = map(float, p.stdout.split())
+        rows[f"{who} K={K}"] = {"status": "ok", "peak_mib": mb, "sum_lk": val,
+                                "device_peak_mib": dev if dev >= 0 else None}
       print(who, K, rows[f"{who} K={K}"], flush=True)
-  summ = "; ".join(f"{k}: {v['peak_mib']:.0f} MiB" if v["status"] == "ok" else f"{k}: "
-                   f"{v['status']}" for k, v in rows.items())
+  summ = "; ".join(f"{k}: {v['peak_mib']:.0f} MiB" + (
+      f" (device {v['device_peak_mib']:.0f} MiB)" if v.get("device_peak_mib") else "")
+      if v["status"] == "ok" else f"{k}: {v['status']}" for k, v in rows.items())
   record("memory_large_k" + ("_smoke" if a.smoke else ""), {"rows": rows},
          f"peak RSS, B={a.B} d=32 D=784: " + summ)
 

@@ -27,7 +27,7 @@ PROFILES = {
         "roofline": ["--K", "50000", "--square", "8192"],
         "variance_sweep": ["--replicates", "10000"],
         "variance_sweep_neural": ["--replicates", "1000"],
-        "verify_time": ["--warm-runs", "1"],
+        "verify_time": ["--warm-runs", "1", "--skip-no-cache"],
     },
 }
 
