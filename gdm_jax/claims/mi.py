@@ -258,6 +258,7 @@ NCE_MI, NCE_BATCH, NCE_REPS = 2.0, 64, 1000
 def check_infonce_bracket(key, cfg: Config) -> Evidence:
   rho = _rho(NCE_MI, cfg)
   i_true = mi64(float(np.float64(np.asarray(rho))), D)
+  key, k_wrong = jax.random.split(key)
   out = _optimal_estimates(key, rho, NCE_BATCH, NCE_REPS, cfg.dtype)
   nce, jensen = (np.asarray(a, np.float64) for a in (out[2], out[3]))
   # Upper: E[InfoNCE] <= I. Lower (Jensen, E[sum_j r_ij | pair i] = r_ii + B - 1):
@@ -268,7 +269,7 @@ def check_infonce_bracket(key, cfg: Config) -> Evidence:
   t = max(up.mean / up.se, -lo.mean / lo.se)
   # Mistakes: InfoNCE without + log B (the lower side falls by log B); the positive pair left
   # out of the denominator (overshoots I by Jensen; measured on 500 further batches).
-  effect = min(math.log(NCE_BATCH) / lo.se, _excluded_overshoot(key, rho, cfg) / up.se)
+  effect = min(math.log(NCE_BATCH) / lo.se, _excluded_overshoot(k_wrong, rho, cfg) / up.se)
   return Evidence(t, 0.0, z, "<=", cfg.z_origin(z, False, 2, NCE_REPS),
                   f"max one-sided t of E[InfoNCE] - I <= 0 ({up.mean:.4f} +- {up.se:.4f}) and "
                   f"E[InfoNCE] - (I - E_p log((r + B - 1)/B)) >= 0 ({lo.mean:.4f} +- "
@@ -291,7 +292,7 @@ def _excluded(key, rho, batch, reps, dtype):
 
 def _excluded_overshoot(key, rho, cfg) -> float:
   i_true = mi64(float(np.float64(np.asarray(rho))), D)
-  w = np.asarray(_excluded(jax.random.fold_in(key, 1), rho, NCE_BATCH, 500, cfg.dtype),
+  w = np.asarray(_excluded(key, rho, NCE_BATCH, 500, cfg.dtype),
                  np.float64)
   m = stats.mean_and_se(w)
   return max(0.0, m.mean - i_true - 3 * m.se)  # a conservative (low) estimate of the overshoot
