@@ -1145,6 +1145,13 @@ def _nwj_variance_e_i(orig):
   return nwj_variance
 
 
+def _critic_minimises(orig):
+  def train_critic(key, rho, d, estimator="infonce", steps=1000, batch=64, hidden=64, embed=32,
+                   learning_rate=1e-3):
+    return orig(key, rho, d, estimator, steps, batch, hidden, embed, -learning_rate)  # descends
+  return train_critic
+
+
 MI_MUTATIONS = (
     Mutation("mi_infonce_no_log_b", "InfoNCE without the + log B",
              ((_MI, "infonce", _infonce_no_log_b),), "mi.*"),
@@ -1164,6 +1171,8 @@ MI_MUTATIONS = (
              ((_MI, "correlated_gaussian_sample", _sample_no_sqrt),), "mi.*"),
     Mutation("mi_nwj_variance_e_i", "NWJ's variance with e^I for e^(2I) = (1 - rho^2)^-d",
              ((_MI, "nwj_variance", _nwj_variance_e_i),), "mi.*"),
+    Mutation("mi_critic_minimises", "train_critic descends the bound (Adam with -learning_rate)",
+             ((_MI, "train_critic", _critic_minimises),), "mi.*"),
 )
 MUTATIONS = MUTATIONS + MI_MUTATIONS
 

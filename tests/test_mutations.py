@@ -214,6 +214,8 @@ PROBES = {
     "mi_optimal_scores_no_marginal": lambda: mi.optimal_scores(_Z0, _Z0[::-1] * 0.5, 0.4),
     "mi_sample_no_sqrt": lambda: mi.correlated_gaussian_sample(_key(), 0.5, 2, 3, F64),
     "mi_nwj_variance_e_i": lambda: mi.nwj_variance(jnp.asarray(0.3, F64), 5, 8),
+    "mi_critic_minimises": lambda: mi.train_critic(_key(5), 0.5, 2, "infonce", steps=3, batch=4,
+                                                   hidden=4, embed=2)[1],
     "loglog_slope_semilog": lambda: sweeps.fit_loglog([1, 2, 4, 8], [1.0, 0.5, 0.25, 0.125],
                                                       [0.01] * 4).slope,
 }
