@@ -384,7 +384,8 @@ BELOW_CRITICS = ((0.5, 0.0), (1.0, -2.0), (1.5, 0.0))  # f = a log r + c (NWJ: 1
 
 def _infonce_without_positive(s):
   """The mistake the claim must catch (written here from its definition): InfoNCE with the
-  positive pair left out of its denominator, log(B - 1) + mean_i (s_ii - logsumexp_{j != i} s_ij)."""
+  positive pair left out of its denominator,
+  log(B - 1) + mean_i (s_ii - logsumexp_{j != i} s_ij)."""
   b = s.shape[0]
   off = jnp.where(jnp.eye(b, dtype=bool), -jnp.inf, s)
   return jnp.mean(jnp.diagonal(s) - jax.scipy.special.logsumexp(off, axis=1)) + jnp.log(b - 1.0)
