@@ -1069,6 +1069,114 @@ REFEREE = (
 MUTATIONS = MUTATIONS + REFEREE
 
 
+# ---------------------------------------------------------------------------------------------
+# Mutual-information bounds (gdm_jax.mi).
+
+_MI = "gdm_jax.mi"
+
+
+def _mi_offdiag(s):
+  b = s.shape[0]
+  rows, cols = np.nonzero(~np.eye(b, dtype=bool))
+  return jnp.diagonal(s), s[rows, cols]
+
+
+def _infonce_no_log_b(orig):
+  def infonce(scores):
+    s = jnp.asarray(scores)
+    return jnp.mean(jnp.diagonal(s) - logsumexp(s, axis=1))  # + log B forgotten
+  return infonce
+
+
+def _infonce_without_positive(orig):
+  def infonce(scores):
+    s = jnp.asarray(scores)
+    b = s.shape[0]
+    off = jnp.where(jnp.eye(b, dtype=bool), -jnp.inf, s)
+    return jnp.mean(jnp.diagonal(s) - logsumexp(off, axis=1)) + jnp.log(jnp.asarray(b, s.dtype))
+  return infonce
+
+
+def _nwj_no_e_minus_one(orig):
+  def nwj(scores):
+    diag, off = _mi_offdiag(jnp.asarray(scores))
+    return jnp.mean(diag) - jnp.mean(jnp.exp(off))  # e^f for e^(f - 1)
+  return nwj
+
+
+def _dv_mean(orig):
+  def dv(scores):
+    diag, off = _mi_offdiag(jnp.asarray(scores))
+    return jnp.mean(diag) - jnp.mean(off)  # log E e^f replaced by E f
+  return dv
+
+
+def _gaussian_mi_one_minus_rho(orig):
+  return lambda rho, d: -0.5 * d * jnp.log1p(-jnp.abs(jnp.asarray(rho)))
+
+
+def _rho_for_mi_no_sqrt(orig):
+  return lambda value, d: -jnp.expm1(-2.0 * jnp.asarray(value) / d)
+
+
+def _optimal_scores_no_marginal(orig):
+  def optimal_scores(x, y, rho):
+    y = jnp.asarray(y)
+    d = y.shape[-1]
+    log_py = -0.5 * jnp.sum(y * y, -1) - 0.5 * d * _LOG_2PI
+    return orig(x, y, rho) + log_py[None, :]  # log p(y|x), the - log p(y) forgotten
+  return optimal_scores
+
+
+def _sample_no_sqrt(orig):
+  def correlated_gaussian_sample(key, rho, d, n, dtype=None):
+    rho = jnp.asarray(rho, dtype)
+    kx, ke = jax.random.split(key)
+    x = jax.random.normal(kx, (n, d), rho.dtype)
+    return x, rho * x + (1.0 - rho * rho) * jax.random.normal(ke, (n, d), rho.dtype)
+  return correlated_gaussian_sample
+
+
+def _nwj_variance_e_i(orig):
+  def nwj_variance(rho, d, batch):
+    r2 = jnp.asarray(rho) ** 2
+    marg = jnp.exp(-0.5 * d * jnp.log1p(-r2)) + jnp.exp(-d * jnp.log1p(-r2 * r2)) - 2.0
+    return d * r2 / batch + marg / (batch * (batch - 1))  # e^I where e^(2I) belongs
+  return nwj_variance
+
+
+def _critic_minimises(orig):
+  def train_critic(key, rho, d, estimator="infonce", steps=1000, batch=64, hidden=64, embed=32,
+                   learning_rate=1e-3):
+    return orig(key, rho, d, estimator, steps, batch, hidden, embed, -learning_rate)  # descends
+  return train_critic
+
+
+MI_MUTATIONS = (
+    Mutation("mi_infonce_no_log_b", "InfoNCE without the + log B",
+             ((_MI, "infonce", _infonce_no_log_b),), "mi.*"),
+    Mutation("mi_infonce_without_positive", "InfoNCE's denominator without the positive pair",
+             ((_MI, "infonce", _infonce_without_positive),), "mi.*"),
+    Mutation("mi_nwj_no_e_minus_one", "NWJ with E e^f for e^-1 E e^f",
+             ((_MI, "nwj", _nwj_no_e_minus_one),), "mi.*"),
+    Mutation("mi_dv_mean_not_log_mean_exp", "DV with the mean of f for the log-mean-exp",
+             ((_MI, "dv", _dv_mean),), "mi.*"),
+    Mutation("mi_gaussian_mi_one_minus_rho", "the benchmark's I with log(1 - |rho|) for "
+             "log(1 - rho^2)", ((_MI, "gaussian_mi", _gaussian_mi_one_minus_rho),), "mi.*"),
+    Mutation("mi_rho_for_mi_no_sqrt", "rho_for_mi returns rho^2 (the square root forgotten)",
+             ((_MI, "rho_for_mi", _rho_for_mi_no_sqrt),), "mi.*"),
+    Mutation("mi_optimal_scores_no_marginal", "the optimal critic log p(y|x) without - log p(y)",
+             ((_MI, "optimal_scores", _optimal_scores_no_marginal),), "mi.*"),
+    Mutation("mi_sample_no_sqrt", "the benchmark's y = rho x + (1 - rho^2) eps (no square root)",
+             ((_MI, "correlated_gaussian_sample", _sample_no_sqrt),), "mi.*"),
+    Mutation("mi_nwj_variance_e_i", "NWJ's variance with e^I for e^(2I) = (1 - rho^2)^-d",
+             ((_MI, "nwj_variance", _nwj_variance_e_i),), "mi.*"),
+    Mutation("mi_critic_minimises", "train_critic descends the bound (Adam with -learning_rate)",
+             ((_MI, "train_critic", _critic_minimises),), "mi.*"),
+)
+MUTATIONS = MUTATIONS + MI_MUTATIONS
+
+
 def _resolve(path: str):
   parts = path.split(".")
   for i in range(len(parts), 0, -1):

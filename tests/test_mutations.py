@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from gdm_jax import (amortized as am, bounds, change_of_variables as cov, claims,
-                     divergences as dv, gan, kl_bounds as kb, masked_conv as mc, models, mutations,
-                     optimize, stats, sweeps)
+                     divergences as dv, gan, kl_bounds as kb, masked_conv as mc, mi, models,
+                     mutations, optimize, stats, sweeps)
 from gdm_jax.claims import densities as ds
 from gdm_jax.claims.core import Config
 
 MATH_MODULES = ("change_of_variables", "models", "bounds", "amortized", "masked_conv", "gan",
-                "kl_bounds", "divergences", "optimize", "stats", "sweeps")
+                "kl_bounds", "divergences", "optimize", "stats", "sweeps", "mi")
 F64 = jnp.float64
 
 
@@ -90,6 +90,7 @@ def _critic():
 
 _R1 = lambda: (kb.r1(_TP, _TQ), kb.r1_quadrature(_LP - _LQ + 0.5, _LP, _LQ, _GRID))
 _R2 = lambda: (kb.r2(_TP, _TQ), kb.r2_quadrature(_LP - _LQ + 0.5, _LP, _LQ, _GRID))
+_SCORES = jnp.array([[2.0, 0.3, -1.0], [0.5, 1.5, 0.2], [-0.4, 0.8, 3.0]], F64)
 _MASKS = lambda: (mc.mask("A"), mc.mask("B"), mc.mask("A", 5), mc.mask("B", 5))
 
 #: name -> a zero-argument function that evaluates the mutation's target (through its module, as
@@ -204,6 +205,17 @@ PROBES = {
     "lse_no_inf_guard": lambda: bounds.iwae_estimate(
         _key(), lambda z: jnp.where(z[:, 0] > 10, 0.0, -jnp.inf),
         bounds.diag_gaussian_proposal(jnp.zeros(1, F64), jnp.ones(1, F64)), 8, 2),
+    "mi_infonce_no_log_b": lambda: mi.infonce(_SCORES),
+    "mi_infonce_without_positive": lambda: mi.infonce(_SCORES),
+    "mi_nwj_no_e_minus_one": lambda: mi.nwj(_SCORES),
+    "mi_dv_mean_not_log_mean_exp": lambda: mi.dv(_SCORES),
+    "mi_gaussian_mi_one_minus_rho": lambda: mi.gaussian_mi(jnp.array([0.3, -0.6], F64), 5),
+    "mi_rho_for_mi_no_sqrt": lambda: mi.rho_for_mi(jnp.array([0.5, 2.0], F64), 5),
+    "mi_optimal_scores_no_marginal": lambda: mi.optimal_scores(_Z0, _Z0[::-1] * 0.5, 0.4),
+    "mi_sample_no_sqrt": lambda: mi.correlated_gaussian_sample(_key(), 0.5, 2, 3, F64),
+    "mi_nwj_variance_e_i": lambda: mi.nwj_variance(jnp.asarray(0.3, F64), 5, 8),
+    "mi_critic_minimises": lambda: mi.train_critic(_key(5), 0.5, 2, "infonce", steps=3, batch=4,
+                                                   hidden=4, embed=2)[1],
     "loglog_slope_semilog": lambda: sweeps.fit_loglog([1, 2, 4, 8], [1.0, 0.5, 0.25, 0.125],
                                                       [0.01] * 4).slope,
 }

@@ -22,7 +22,7 @@ from gdm_jax import claims
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MATH_MODULES = ("change_of_variables", "models", "bounds", "amortized", "masked_conv", "gan",
-                "kl_bounds", "divergences", "optimize", "stats", "sweeps")
+                "kl_bounds", "divergences", "optimize", "stats", "sweeps", "mi")
 
 REACHED_BY: dict[str, list[str]] = {
     # change_of_variables
@@ -374,6 +374,37 @@ REACHED_BY: dict[str, list[str]] = {
     "gdm_jax.sweeps.estimator_sweep": ["claim:q3.variance_law", "test:tests/test_sweeps.py::test_estimator_sweep_slopes_match_the_asymptotic_laws"],
     "gdm_jax.sweeps.GradSnrSweep": ["test:tests/test_sweeps.py::test_grad_snr_sweep_has_slope_one_half_for_a_mean"],
     "gdm_jax.sweeps.grad_snr_sweep": ["test:tests/test_sweeps.py::test_grad_snr_sweep_has_slope_one_half_for_a_mean"],
+    # mi
+    "gdm_jax.mi.infonce": [
+        "claim:mi.score_estimators", "claim:mi.infonce_le_log_batch", "claim:mi.infonce_bracket",
+        "test:tests/test_mi.py::test_estimators_match_scipy_oracle",
+        "test:tests/test_mi.py::test_infonce_never_exceeds_log_b"],
+    "gdm_jax.mi.nwj": [
+        "claim:mi.score_estimators", "claim:mi.optimal_critic_tight", "claim:mi.nwj_variance",
+        "test:tests/test_mi.py::test_estimators_match_scipy_oracle",
+        "test:tests/test_mi.py::test_nwj_variance_matches_monte_carlo"],
+    "gdm_jax.mi.dv": [
+        "claim:mi.score_estimators", "claim:mi.optimal_critic_tight",
+        "test:tests/test_mi.py::test_estimators_match_scipy_oracle"],
+    "gdm_jax.mi.gaussian_mi": [
+        "claim:mi.gaussian_benchmark",
+        "test:tests/test_mi.py::test_gaussian_mi_matches_log_determinants_and_inverts"],
+    "gdm_jax.mi.rho_for_mi": [
+        "claim:mi.gaussian_benchmark", "claim:mi.infonce_bracket",
+        "test:tests/test_mi.py::test_gaussian_mi_matches_log_determinants_and_inverts"],
+    "gdm_jax.mi.correlated_gaussian_sample": [
+        "claim:mi.optimal_critic_tight", "claim:mi.infonce_bracket", "claim:mi.bounds_below_mi",
+        "test:tests/test_mi.py::test_sample_has_the_benchmark_covariance"],
+    "gdm_jax.mi.optimal_scores": [
+        "claim:mi.gaussian_benchmark", "claim:mi.optimal_critic_tight",
+        "claim:mi.self_consistency",
+        "test:tests/test_mi.py::test_optimal_scores_match_scipy_multivariate_normal"],
+    "gdm_jax.mi.nwj_variance": [
+        "claim:mi.nwj_variance", "test:tests/test_mi.py::test_nwj_variance_matches_monte_carlo"],
+    "gdm_jax.mi.SeparableCritic": [
+        "claim:mi.trained_critic", "test:tests/test_mi.py::test_trained_critic_improves_infonce"],
+    "gdm_jax.mi.train_critic": [
+        "claim:mi.trained_critic", "test:tests/test_mi.py::test_trained_critic_improves_infonce"],
 }
 
 #: Public names that no claim and no test reaches today.

@@ -3,10 +3,10 @@
 Where is Qn checked? In ``gdm_jax/claims/qn.py``; this list is the whole set.
 """
 from gdm_jax.claims.core import Claim, Config, Evidence, Result, run_claims  # noqa: F401
-from gdm_jax.claims import design, grad, q1, q2, q3, q4, q5, q6, q7
+from gdm_jax.claims import design, grad, mi, q1, q2, q3, q4, q5, q6, q7
 
 REGISTRY: list[Claim] = [*q1.CLAIMS, *q2.CLAIMS, *q3.CLAIMS, *q4.CLAIMS, *q5.CLAIMS,
-                         *q6.CLAIMS, *q7.CLAIMS, *grad.CLAIMS, *design.CLAIMS]
+                         *q6.CLAIMS, *q7.CLAIMS, *mi.CLAIMS, *grad.CLAIMS, *design.CLAIMS]
 
 
 def select(pattern: str | None = None) -> list[Claim]:
@@ -35,7 +35,7 @@ def select(pattern: str | None = None) -> list[Claim]:
 
 def clear_caches() -> None:
   """Forgets the claims' memoised set-ups (used after patching the mathematics)."""
-  for mod in (q1, q2, q3, q4, q5, q6, q7, grad):
+  for mod in (q1, q2, q3, q4, q5, q6, q7, grad, mi):
     for obj in vars(mod).values():
       if hasattr(obj, "cache_clear"):
         obj.cache_clear()

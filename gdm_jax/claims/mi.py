@@ -1,0 +1,493 @@
+r"""Mutual-information bounds (beyond Q6): NWJ, DV and InfoNCE from critic scores on Poole et al.
+2019's Gaussian benchmark (:math:`x \sim N(0, I_d)`, :math:`y = \rho x + \sqrt{1-\rho^2}\,\epsilon`,
+:math:`I = -\tfrac d2 \log(1 - \rho^2)`), through :mod:`gdm_jax.mi`.
+
+The oracles are float64 numpy: log-determinants of the joint covariance for :math:`I`, Gaussian
+log-densities for the critic, scipy's ``logsumexp`` for the estimators, and closed forms derived
+in the docstrings (the Jensen bracket of InfoNCE, the delta-method bias of DV)."""
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy.special import logsumexp as np_logsumexp
+
+from gdm_jax import mi, stats, sweeps
+from gdm_jax.claims import oracles
+from gdm_jax.claims.core import Claim, Config, Evidence, claim_key, max_rel_error
+
+D = 20  # the benchmark's dimension (Poole et al.)
+
+
+def mi64(rho: float, d: int) -> float:
+  r"""float64 oracle: :math:`I = \tfrac12(\log|\Sigma_x| + \log|\Sigma_y| - \log|\Sigma_{xy}|)`
+  from the joint covariance :math:`[[I, \rho I], [\rho I, I]]` (slogdet, not the closed form)."""
+  eye = np.eye(d)
+  joint = np.block([[eye, rho * eye], [rho * eye, eye]])
+  return -0.5 * float(np.linalg.slogdet(joint)[1])
+
+
+def log_ratio64(x, y, rho: float) -> np.ndarray:
+  r"""float64 oracle :math:`\log p(x_i, y_j) - \log p(x_i) - \log p(y_j)` from Gaussian
+  log-densities (Cholesky of the joint covariance): ``x [N, d], y [M, d] -> [N, M]``."""
+  x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+  n, d = x.shape
+  m = y.shape[0]
+  eye = np.eye(d)
+  joint = np.block([[eye, rho * eye], [rho * eye, eye]])
+  pairs = np.concatenate([np.repeat(x, m, 0), np.tile(y, (n, 1))], 1)
+  lj = oracles.gaussian_logpdf64(pairs, np.zeros(2 * d), joint).reshape(n, m)
+  lx = oracles.gaussian_logpdf64(x, np.zeros(d), eye)
+  ly = oracles.gaussian_logpdf64(y, np.zeros(d), eye)
+  return lj - lx[:, None] - ly[None, :]
+
+
+# ---------------------------------------------------------------------------------------------
+# Deterministic: the benchmark's closed forms and the estimators' formulas.
+
+BENCH_RHOS = (-0.9, -0.3, 0.05, 0.4, 0.7, 0.95, 0.99)
+BENCH_DIMS = (1, 5, 20)
+
+
+@functools.partial(jax.jit, static_argnums=(3,))
+def _bench(rhos, x, y, dtype):
+  mis = jnp.stack([mi.gaussian_mi(rhos, d) for d in BENCH_DIMS])
+  back = jnp.stack([mi.rho_for_mi(mis[i], d) for i, d in enumerate(BENCH_DIMS)])
+  return mis, back, mi.optimal_scores(x, y, jnp.asarray(0.6, dtype))
+
+
+def check_gaussian_benchmark(key, cfg: Config) -> Evidence:
+  rhos = np.asarray(BENCH_RHOS, cfg.dtype)
+  kx, ky = jax.random.split(key)
+  x = np.asarray(jax.random.normal(kx, (4, 3), cfg.dtype))
+  y = np.asarray(jax.random.normal(ky, (5, 3), cfg.dtype))
+  mis, back, scores = _bench(rhos, x, y, cfg.dtype)
+  r64 = rhos.astype(np.float64)
+  ref = np.array([[mi64(r, d) for r in r64] for d in BENCH_DIMS])
+  e_mi = max_rel_error(mis, ref)
+  # rho_for_mi: I(rho_for_mi(I)) = I by the slogdet oracle (|rho| comes back: I is even in rho).
+  back64 = np.asarray(back, np.float64)
+  e_back = max(abs(mi64(b, d) - ref[i, j]) / max(1.0, ref[i, j])
+               for i, d in enumerate(BENCH_DIMS) for j, b in enumerate(back64[i]))
+  ref_s = log_ratio64(x, y, float(np.float64(np.asarray(0.6, cfg.dtype))))
+  e_s = max_rel_error(scores, ref_s)
+  # Plausible mistakes: log(1 - rho) for log(1 - rho^2); log p(y|x) without - log p(y).
+  wrong_mi = np.array([[-0.5 * d * math.log1p(-abs(r)) for r in r64] for d in BENCH_DIMS])
+  ly = oracles.gaussian_logpdf64(y, np.zeros(3), np.eye(3))
+  effect = min(max_rel_error(wrong_mi, ref), max_rel_error(ref_s + ly[None, :], ref_s))
+  return Evidence(max(e_mi, e_back, e_s), 0.0, cfg.rtol, "==", cfg.dtype_origin(),
+                  f"max rel. error of gaussian_mi ({e_mi:.1e}; rho in {BENCH_RHOS}, d in "
+                  f"{BENCH_DIMS}) vs 1/2 slogdet of the joint covariance, of I(rho_for_mi(I)) "
+                  f"({e_back:.1e}), and of optimal_scores ({e_s:.1e}; 4 x 5 pairs, d = 3, rho = "
+                  "0.6) vs log N(x, y) - log N(x) - log N(y) (float64 Cholesky)",
+                  effect=effect,
+                  effect_what="the smaller of two mistakes' largest errors: log(1 - |rho|) for "
+                  "log(1 - rho^2) in I, and the critic without - log p(y) (relative)")
+
+
+def _score_cases(dtype):
+  """Score matrices: random, the benchmark's optimal critic at I = 10 nats, constant, saturated
+  (+-1e4: for InfoNCE and DV only) and an off-diagonal of 87 (NWJ's sum of e^(f-1) overflows
+  float32: the log-space branch)."""
+  rng = np.random.default_rng(0)  # fixed inputs, not Monte Carlo
+  x = rng.standard_normal((16, D))
+  rho = math.sqrt(-math.expm1(-2 * 10.0 / D))
+  y = rho * x + math.sqrt(1 - rho ** 2) * rng.standard_normal((16, D))
+  sat = np.full((6, 6), -1e4) + 2e4 * np.eye(6)
+  big = np.full((8, 8), 87.0) + rng.uniform(-0.5, 0.5, (8, 8))
+  cases = [3.0 * rng.standard_normal((8, 8)), log_ratio64(x, y, rho), np.full((4, 4), 5.0),
+           sat, big]
+  return tuple(c.astype(dtype) for c in cases)
+
+
+NWJ_MAX = 88.0  # e^(f - 1) is finite in float32 up to f = 89: NWJ's answer is representable
+
+
+@jax.jit
+def _estimators(cases):
+  return [(mi.infonce(s), mi.nwj(s), mi.dv(s)) for s in cases]
+
+
+def oracle_estimators64(s):
+  """float64 (InfoNCE, NWJ, DV) of a score matrix from the definitions (scipy logsumexp)."""
+  s = np.asarray(s, np.float64)
+  b = s.shape[0]
+  diag, off = np.diagonal(s), s[~np.eye(b, dtype=bool)]
+  nce = float(np.mean(diag - np_logsumexp(s, axis=1)) + math.log(b))
+  nwj = float(np.mean(diag) - np.mean(np.exp(off - 1.0))) if off.max() < NWJ_MAX else None
+  dv = float(np.mean(diag) - (np_logsumexp(off) - math.log(off.size)))
+  return nce, nwj, dv
+
+
+def check_score_estimators(key, cfg: Config) -> Evidence:
+  cases = _score_cases(cfg.dtype)
+  errs, rows = [], []
+  wrong = {"InfoNCE without + log B": 0.0, "NWJ without e^-1": 0.0,
+           "DV with mean for log-mean-exp": 0.0}
+  for s, got in zip(cases, _estimators(cases)):
+    ref = oracle_estimators64(s)
+    for name, g, r in zip(("InfoNCE", "NWJ", "DV"), got, ref):
+      if r is None:
+        continue
+      errs.append(abs(float(g) - r) / max(1.0, abs(r)))
+    s64 = np.asarray(s, np.float64)
+    off = s64[~np.eye(s64.shape[0], dtype=bool)]
+    scale = lambda r: max(1.0, abs(r))
+    wrong["InfoNCE without + log B"] = max(wrong["InfoNCE without + log B"],
+                                           math.log(s64.shape[0]) / scale(ref[0]))
+    if ref[1] is not None:
+      wrong["NWJ without e^-1"] = max(wrong["NWJ without e^-1"], float(
+          np.mean(np.exp(off)) * (1 - 1 / math.e)) / scale(ref[1]))
+    wrong["DV with mean for log-mean-exp"] = max(wrong["DV with mean for log-mean-exp"], float(
+        np_logsumexp(off) - math.log(off.size) - np.mean(off)) / scale(ref[2]))
+    rows.append(f"B={s64.shape[0]}: " + ", ".join(f"{float(g):.5g}" for g in got))
+  name, effect = min(wrong.items(), key=lambda kv: kv[1])
+  return Evidence(max(errs), 0.0, cfg.rtol, "==", cfg.dtype_origin(),
+                  f"max rel. error of infonce, nwj, dv vs float64 formulas (scipy logsumexp) on "
+                  f"{len(cases)} score matrices (random; optimal critic at I = 10 nats; constant;"
+                  f" +-1e4 for InfoNCE/DV; off-diagonal 87, NWJ's log-space branch in float32): "
+                  + "; ".join(rows), effect=effect,
+                  effect_what=f"the smallest over three mistakes of the largest relative error "
+                  f"each makes on these cases ({name})")
+
+
+LOG_B_BATCH = 32
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _infonce_critics(key, dtype):
+  """InfoNCE of critics on one benchmark batch at I = 10 nats: the optimal critic, scaled by 10
+  and by -1, + 1e4 on the diagonal, random scores of scale 1e4, constant scores."""
+  b = LOG_B_BATCH
+  rho = mi.rho_for_mi(jnp.asarray(10.0, dtype), D)
+  k1, k2 = jax.random.split(key)
+  x, y = mi.correlated_gaussian_sample(k1, rho, D, b, dtype)
+  s = mi.optimal_scores(x, y, rho)
+  critics = jnp.stack([s, 10.0 * s, -s, s + 1e4 * jnp.eye(b, dtype=dtype),
+                       1e4 * jax.random.normal(k2, (b, b), dtype), jnp.full((b, b), 3.0, dtype),
+                       jnp.full((b, b), -3e4, dtype) + 6e4 * jnp.eye(b, dtype=dtype)])
+  return jax.vmap(mi.infonce)(critics), critics
+
+
+def check_infonce_le_log_batch(key, cfg: Config) -> Evidence:
+  vals, critics = _infonce_critics(key, cfg.dtype)
+  log_b = math.log(LOG_B_BATCH)
+  vals = np.asarray(vals, np.float64)
+  ref = np.array([oracle_estimators64(c)[0] for c in np.asarray(critics)])
+  return Evidence(float(np.max(vals - log_b)), 0.0, cfg.rtol * log_b, "<=",
+                  cfg.dtype_origin().replace("max(1,|ref|)", "log B") +
+                  " (log B rounded to the dtype)",
+                  f"max over 7 critics of InfoNCE - log B, B = {LOG_B_BATCH}, on a benchmark batch "
+                  "at I = 10 nats (optimal, x10, x-1, + 1e4 on the diagonal, N(0, 1e8) scores, "
+                  f"constant, +-3e4 saturated): InfoNCE = {np.round(vals, 5)}; float64 oracle "
+                  f"max InfoNCE - log B = {float(np.max(ref - log_b)):.2e}, max |library - "
+                  f"oracle| = {float(np.max(np.abs(vals - ref))):.1e}",
+                  effect=math.log(LOG_B_BATCH / (LOG_B_BATCH - 1)),
+                  effect_what="log(B/(B-1)): InfoNCE with the positive pair left out of its "
+                  "denominator exceeds log B by this at constant scores (by 2e4 when saturated)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Monte Carlo on the benchmark.
+
+TIGHT_MI, TIGHT_BATCH, TIGHT_REPS = 1.0, 64, 2000
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _optimal_estimates(key, rho, batch, reps, dtype):
+  """Per batch at the optimal critic: NWJ(1 + log r), DV(log r), InfoNCE(log r), the Jensen term
+  mean_i log(r_ii + B - 1) - logsumexp_j log r_ij, and NWJ on the first D/2 coordinates."""
+  def one(k):
+    x, y = mi.correlated_gaussian_sample(k, rho, D, batch, dtype)
+    s = mi.optimal_scores(x, y, rho)
+    h = mi.optimal_scores(x[:, :D // 2], y[:, :D // 2], rho)
+    jensen = jnp.mean(jnp.logaddexp(jnp.diagonal(s), jnp.log(batch - 1.0).astype(dtype))
+                      - jax.scipy.special.logsumexp(s, axis=1))
+    return mi.nwj(s + 1.0), mi.dv(s), mi.infonce(s), jensen, mi.nwj(h + 1.0)
+  return jax.vmap(one)(jax.random.split(key, reps))
+
+
+@functools.lru_cache(maxsize=8)
+def optimal_draws(seed: int, x64: bool, value: float, batch: int, reps: int):
+  """:func:`_optimal_estimates` at I = ``value`` nats, computed once per run and shared by the
+  claims that use it (their own key, ``claim_key(seed, "mi.optimal")``), as float64 numpy."""
+  dtype = jnp.float64 if x64 else jnp.float32
+  rho = jnp.asarray(mi.rho_for_mi(jnp.asarray(value, dtype), D), dtype)
+  out = _optimal_estimates(claim_key(seed, f"mi.optimal.{value}"), rho, batch, reps, dtype)
+  return float(np.float64(np.asarray(rho))), tuple(np.asarray(a, np.float64) for a in out)
+
+
+def _rho(value: float, cfg: Config):
+  return jnp.asarray(mi.rho_for_mi(jnp.asarray(value, cfg.dtype), D), cfg.dtype)
+
+
+def _var_mean_offdiag64(rho: float, d: int, b: int) -> float:
+  """Var of the off-diagonal mean of r at the benchmark: ((1-rho^2)^-d + (1-rho^4)^-d - 2) /
+  (B (B-1)) (Gaussian integrals; see mi.nwj_variance's derivation)."""
+  return ((1 - rho ** 2) ** -d + (1 - rho ** 4) ** -d - 2) / (b * (b - 1))
+
+
+def check_optimal_critic_tight(key, cfg: Config) -> Evidence:
+  r64, out = optimal_draws(cfg.seed, cfg.x64, TIGHT_MI, TIGHT_BATCH, TIGHT_REPS)
+  i_true = mi64(r64, D)
+  nwj, dvv = out[:2]
+  # E[NWJ] = I exactly (unbiased means); E[DV] = I + Var(U)/2 + O(B^-2) (delta method on the log).
+  dv_ref = i_true + 0.5 * _var_mean_offdiag64(r64, D, TIGHT_BATCH)
+  a, b = stats.mean_and_se(nwj), stats.mean_and_se(dvv)
+  t = [abs(a.mean - i_true) / a.se, abs(b.mean - dv_ref) / b.se]
+  z = cfg.crit(TIGHT_REPS, split=2)
+  # Mistakes: NWJ evaluated at DV's critic log r (E = I - 1/e); DV with mean for log-mean-exp
+  # (E = d rho^2 / (1 - rho^2), i.e. the mean of log r under p minus under p(x)p(y)).
+  dv_mean = D * r64 ** 2 / (1 - r64 ** 2)
+  effect = min(math.exp(-1) / a.se, abs(dv_mean - i_true) / b.se)
+  return Evidence(max(t), 0.0, z, "==", cfg.z_origin(z, True, 2, TIGHT_REPS),
+                  f"max |t| of E[NWJ at 1 + log r] = I ({a.mean:.4f} +- {a.se:.4f}) and E[DV at "
+                  f"log r] = I + Var(U)/2 ({b.mean:.4f} +- {b.se:.4f} vs {dv_ref:.4f}); I = "
+                  f"{i_true:.4f} (slogdet), d = {D}, B = {TIGHT_BATCH}, {TIGHT_REPS} batches",
+                  detects=cfg.detects(1.0, TIGHT_REPS, split=2), effect=effect,
+                  effect_what="in SEs: NWJ at the critic log r (bias -1/e) or DV with the mean of "
+                  "f for its log-mean-exp (bias d rho^2/(1-rho^2) - I), the smaller")
+
+
+NCE_MI, NCE_BATCH, NCE_REPS = 2.0, 64, 1000
+
+
+def check_infonce_bracket(key, cfg: Config) -> Evidence:
+  rho = _rho(NCE_MI, cfg)
+  i_true = mi64(float(np.float64(np.asarray(rho))), D)
+  key, k_wrong = jax.random.split(key)
+  out = _optimal_estimates(key, rho, NCE_BATCH, NCE_REPS, cfg.dtype)
+  nce, jensen = (np.asarray(a, np.float64) for a in (out[2], out[3]))
+  # Upper: E[InfoNCE] <= I. Lower (Jensen, E[sum_j r_ij | pair i] = r_ii + B - 1):
+  # E[InfoNCE] >= I - E_p log((r + B - 1)/B), i.e. E[jensen] >= 0 per batch with
+  # jensen = InfoNCE - mean_i (log r_ii - log((r_ii + B - 1)/B)).
+  up, lo = stats.mean_and_se(nce - i_true), stats.mean_and_se(jensen)
+  z = cfg.crit(NCE_REPS, two_sided=False, split=2)
+  t = max(up.mean / up.se, -lo.mean / lo.se)
+  # Mistakes: InfoNCE without + log B (the lower side falls by log B); the positive pair left
+  # out of the denominator (overshoots I by Jensen; measured on 500 further batches).
+  effect = min(math.log(NCE_BATCH) / lo.se, _excluded_overshoot(k_wrong, rho, cfg) / up.se)
+  return Evidence(t, 0.0, z, "<=", cfg.z_origin(z, False, 2, NCE_REPS),
+                  f"max one-sided t of E[InfoNCE] - I <= 0 ({up.mean:.4f} +- {up.se:.4f}) and "
+                  f"E[InfoNCE] - (I - E_p log((r + B - 1)/B)) >= 0 ({lo.mean:.4f} +- "
+                  f"{lo.se:.4f}) at the optimal critic log r, I = {i_true:.4f}, d = {D}, B = "
+                  f"{NCE_BATCH} (log B = {math.log(NCE_BATCH):.3f}), {NCE_REPS} batches",
+                  detects=cfg.detects(1.0, NCE_REPS, two_sided=False, split=2), effect=effect,
+                  effect_what="in SEs: InfoNCE without + log B (the lower side by log B) or with "
+                  "the positive pair left out of its denominator (overshoots I), the smaller")
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _excluded(key, rho, batch, reps, dtype):
+  """The mistaken InfoNCE with the positive left out of its denominator, per batch (oracle for
+  the effect size, written here from its definition)."""
+  def one(k):
+    x, y = mi.correlated_gaussian_sample(k, rho, D, batch, dtype)
+    return _infonce_without_positive(mi.optimal_scores(x, y, rho))
+  return jax.vmap(one)(jax.random.split(key, reps))
+
+
+def _excluded_overshoot(key, rho, cfg) -> float:
+  i_true = mi64(float(np.float64(np.asarray(rho))), D)
+  w = np.asarray(_excluded(key, rho, NCE_BATCH, 500, cfg.dtype),
+                 np.float64)
+  m = stats.mean_and_se(w)
+  return max(0.0, m.mean - i_true - 3 * m.se)  # a conservative (low) estimate of the overshoot
+
+
+VAR_RHO, VAR_BATCH, VAR_REPS = 0.12, 4, 25_000
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
+def _nwj_draws(key, rho, dtype):
+  def one(k):
+    x, y = mi.correlated_gaussian_sample(k, rho, D, VAR_BATCH, dtype)
+    return mi.nwj(mi.optimal_scores(x, y, rho) + 1.0)
+  return jax.vmap(one)(jax.random.split(key, VAR_REPS))
+
+
+def check_nwj_variance(key, cfg: Config) -> Evidence:
+  rho = jnp.asarray(VAR_RHO, cfg.dtype)
+  r64 = float(np.float64(np.asarray(rho)))
+  est = np.asarray(_nwj_draws(key, rho, cfg.dtype), np.float64)
+  s2, se = float(np.var(est, ddof=1)), float(sweeps.variance_se(est))
+  lib = float(mi.nwj_variance(rho, D, VAR_BATCH))
+  b = VAR_BATCH
+  e2i = (1 - r64 ** 2) ** -D
+  swap = (1 - r64 ** 4) ** -D - 1
+  joint = D * r64 ** 2 / b
+  wrong = {"no joint term": joint,
+           "e^I for e^(2I)": (e2i - math.sqrt(e2i)) / (b * (b - 1)),
+           "B independent product samples": abs((e2i - 1) / b - (e2i - 1 + swap) / (b * (b - 1)))}
+  name, effect = min(wrong.items(), key=lambda kv: kv[1])
+  z = cfg.crit(VAR_REPS)
+  # The closed form is the library's; the sample variance of the library's NWJ is the oracle.
+  return Evidence(s2, lib, z * se, "==", cfg.z_origin(z, n=VAR_REPS) + " (SE of a variance "
+                  "from its 4th moment, sweeps.variance_se)",
+                  f"sample variance of NWJ at 1 + log r over {VAR_REPS} batches of B = {b}, d = "
+                  f"{D}, rho = {VAR_RHO} (I = {mi64(r64, D):.4f}; rho < 1/7 so that E_q r^8 is "
+                  f"finite and the SE of a variance is reliable) vs nwj_variance = d rho^2/B + "
+                  f"((1-rho^2)^-d + (1-rho^4)^-d - 2)/(B(B-1)) = {lib:.5f} (joint term {joint:.5f},"
+                  f" swap covariance {swap / (b * (b - 1)):.2e})",
+                  detects=cfg.detects(se, VAR_REPS), effect=effect,
+                  effect_what=f"the smallest error of three wrong formulas ({name})")
+
+
+SC_MI, SC_BATCH, SC_REPS = TIGHT_MI, TIGHT_BATCH, TIGHT_REPS  # shares optimal_draws
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _independent(key, rho_critic, reps, dtype):
+  """Independent x, y (rho = 0) scored by the benchmark's optimal critic for ``rho_critic``:
+  NWJ(1 + s), InfoNCE(s) per batch."""
+  def one(k):
+    x, y = mi.correlated_gaussian_sample(k, jnp.zeros((), dtype), D, SC_BATCH, dtype)
+    s = mi.optimal_scores(x, y, rho_critic)
+    return mi.nwj(s + 1.0), mi.infonce(s)
+  return jax.vmap(one)(jax.random.split(key, reps))
+
+
+def check_self_consistency(key, cfg: Config) -> Evidence:
+  r64, out = optimal_draws(cfg.seed, cfg.x64, SC_MI, SC_BATCH, SC_REPS)
+  full, half = out[0], out[4]
+  # Data processing (Song & Ermon 2020): y -> its first d/2 coordinates keeps exactly half of I
+  # (slogdet oracle: I(d/2) / I(d) = 1/2); NWJ is unbiased at each optimal critic, so
+  # E[NWJ_half - NWJ_full / 2] = 0 (paired) and the ratio is <= 1.
+  ratio_ref = mi64(r64, D // 2) / mi64(r64, D)
+  dp = stats.mean_and_se(half - ratio_ref * full)
+  # Independence: a critic for rho = 0.3 on independent data: E[NWJ] <= 0 and E[InfoNCE] <= 0.
+  nwj0, nce0 = (np.asarray(a, np.float64) for a in _independent(key, jnp.asarray(0.3, cfg.dtype),
+                                                                 SC_REPS, cfg.dtype))
+  a, b = stats.mean_and_se(nwj0), stats.mean_and_se(nce0)
+  z2 = cfg.crit(SC_REPS, split=3)
+  z1 = cfg.crit(SC_REPS, two_sided=False, split=3)
+  t = max(abs(dp.mean) / dp.se * z1 / z2, a.mean / a.se, b.mean / b.se)  # in units of z1
+  ratio = float(np.mean(half) / np.mean(full))
+  return Evidence(t, 0.0, z1, "<=", cfg.z_origin(z1, False, 3, SC_REPS) +
+                  "; the two-sided data-processing t is rescaled by z1/z2",
+                  f"data processing: E[NWJ(y[:d/2])] / E[NWJ(y)] = {ratio:.4f} (oracle "
+                  f"{ratio_ref:.4f}; paired difference {dp.mean:.4f} +- {dp.se:.4f}); "
+                  f"independence (rho = 0, critic for rho = 0.3): E[NWJ] = {a.mean:.4f} +- "
+                  f"{a.se:.4f}, E[InfoNCE] = {b.mean:.4f} +- {b.se:.4f}; d = {D}, B = "
+                  f"{SC_BATCH}, {SC_REPS} batches each",
+                  detects=cfg.detects(1.0, SC_REPS, split=3), effect=(math.e - 1) / 2 / dp.se,
+                  effect_what="in SEs: an estimator off by a constant c shows as c/2 in the "
+                  "data-processing difference; NWJ without e^-1 has c = 1 - e")
+
+
+BELOW_MI, BELOW_BATCH, BELOW_REPS = 2.0, 64, 1000
+BELOW_CRITICS = ((0.5, 0.0), (1.0, -2.0), (1.5, 0.0))  # f = a log r + c (NWJ: 1 + f)
+
+
+def _infonce_without_positive(s):
+  """The mistake the claim must catch (written here from its definition): InfoNCE with the
+  positive pair left out of its denominator,
+  log(B - 1) + mean_i (s_ii - logsumexp_{j != i} s_ij)."""
+  b = s.shape[0]
+  off = jnp.where(jnp.eye(b, dtype=bool), -jnp.inf, s)
+  return jnp.mean(jnp.diagonal(s) - jax.scipy.special.logsumexp(off, axis=1)) + jnp.log(b - 1.0)
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
+def _suboptimal(key, rho, dtype):
+  def one(k):
+    x, y = mi.correlated_gaussian_sample(k, rho, D, BELOW_BATCH, dtype)
+    s = mi.optimal_scores(x, y, rho)
+    return jnp.stack([jnp.stack([mi.nwj(a * s + c + 1.0), mi.infonce(a * s + c),
+                                 _infonce_without_positive(a * s + c)])
+                      for a, c in BELOW_CRITICS])
+  return jax.vmap(one)(jax.random.split(key, BELOW_REPS))
+
+
+def check_bounds_below_mi(key, cfg: Config) -> Evidence:
+  rho = _rho(BELOW_MI, cfg)
+  i_true = mi64(float(np.float64(np.asarray(rho))), D)
+  v = np.asarray(_suboptimal(key, rho, cfg.dtype), np.float64) - i_true  # [R, critics, 3]
+  m = v.mean(0)
+  se = v.std(0, ddof=1) / math.sqrt(BELOW_REPS)
+  split = m[:, :2].size
+  z = cfg.crit(BELOW_REPS, two_sided=False, split=split)
+  t = float(np.max(m[:, :2] / se[:, :2]))
+  effect = float(np.max(m[:, 2] / se[:, 2]))
+  rows = "; ".join(f"f = {a} log r + {c}: NWJ - I = {m[i, 0]:.3f}, InfoNCE - I = {m[i, 1]:.3f}"
+                   f" (without the positive in the denominator: {m[i, 2]:+.3f})"
+                   for i, (a, c) in enumerate(BELOW_CRITICS))
+  return Evidence(t, 0.0, z, "<=", cfg.z_origin(z, False, split, BELOW_REPS),
+                  f"max one-sided t of E[bound] - I <= 0 over NWJ (at 1 + f) and InfoNCE at 3 "
+                  f"suboptimal critics f, I = {i_true:.3f}, d = {D}, B = {BELOW_BATCH}, "
+                  f"{BELOW_REPS} batches: {rows}",
+                  detects=cfg.detects(1.0, BELOW_REPS, two_sided=False, split=split),
+                  effect=effect,
+                  effect_what="in SEs: the largest overshoot of I by InfoNCE with the positive "
+                  "pair left out of its denominator, over the critics")
+
+
+TRAINED_MI, TRAINED_STEPS, TRAINED_BATCH, TRAINED_REPS = 2.0, 200, 32, 64
+TRAINED_FRACTION = 0.4  # of the optimal critic's InfoNCE, on the same fresh batches
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
+def _trained_infonce(key, rho, dtype):
+  """InfoNCE on fresh batches of a separable critic trained on InfoNCE (train_critic), of the same
+  network untrained (its initialisation) and of the optimal critic."""
+  k_train, k_init, k_eval = jax.random.split(key, 3)
+  params, _ = mi.train_critic(k_train, rho, D, "infonce", TRAINED_STEPS, TRAINED_BATCH, 32, 16,
+                              3e-3)
+  net = mi.SeparableCritic(32, 16)
+  x0 = jnp.zeros((1, D), dtype)
+  init = net.init(k_init, x0, x0)  # an untrained critic (flax's initialisation), for the effect
+
+  def one(k):
+    x, y = mi.correlated_gaussian_sample(k, rho, D, TRAINED_BATCH)
+    return jnp.stack([mi.infonce(net.apply(params, x, y)), mi.infonce(net.apply(init, x, y)),
+                      mi.infonce(mi.optimal_scores(x, y, rho))])
+  return jax.vmap(one)(jax.random.split(k_eval, TRAINED_REPS))
+
+
+def check_trained_critic(key, cfg: Config) -> Evidence:
+  rho = _rho(TRAINED_MI, cfg)
+  v = np.asarray(_trained_infonce(key, rho, cfg.dtype), np.float64).mean(0)
+  trained, untrained, optimal = v / v[2]
+  return Evidence(trained, TRAINED_FRACTION, cfg.rtol, ">=", cfg.dtype_origin(),
+                  f"E[InfoNCE] of a separable flax critic trained on InfoNCE (train_critic: optax "
+                  f"Adam, {TRAINED_STEPS} steps of B = {TRAINED_BATCH}) / E[InfoNCE] of the "
+                  f"optimal critic on the same {TRAINED_REPS} fresh batches, I = {TRAINED_MI} "
+                  f"nats, d = {D}: trained {v[0]:.4f}, untrained {v[1]:.4f}, optimal {v[2]:.4f}",
+                  effect=TRAINED_FRACTION - untrained,
+                  effect_what="how far the untrained critic's ratio lies below the threshold")
+
+
+CLAIMS = [
+    Claim("mi.gaussian_benchmark", "MI", "theorem",
+          "the benchmark's I = -(d/2) log(1 - rho^2), its inverse, and the optimal critic "
+          "log p(y|x)/p(y) match Gaussian log-determinants and log-densities",
+          check_gaussian_benchmark),
+    Claim("mi.score_estimators", "MI", "theorem",
+          "InfoNCE, NWJ and DV from a score matrix match their formulas (float64 oracle), with "
+          "scores of 1e4 in float32", check_score_estimators),
+    Claim("mi.infonce_le_log_batch", "MI", "theorem",
+          "InfoNCE <= log B for every critic, saturated and adversarial ones included",
+          check_infonce_le_log_batch),
+    Claim("mi.optimal_critic_tight", "MI", "theorem",
+          "at the optimal critic E[NWJ] = I exactly and E[DV] = I + Var(U)/2 (the large-B limit)",
+          check_optimal_critic_tight, stochastic=True, shares="mi.optimal"),
+    Claim("mi.infonce_bracket", "MI", "theorem",
+          "at the optimal critic I - E_p log((r + B - 1)/B) <= E[InfoNCE] <= I",
+          check_infonce_bracket, stochastic=True, shares="mi.optimal"),
+    Claim("mi.bounds_below_mi", "MI", "theorem",
+          "NWJ and InfoNCE lie below I on average at suboptimal critics",
+          check_bounds_below_mi, stochastic=True),
+    Claim("mi.nwj_variance", "MI", "theorem",
+          "Var(NWJ) at its optimal critic = d rho^2/B + ((1-rho^2)^-d + (1-rho^4)^-d - 2)/(B(B-1))",
+          check_nwj_variance, stochastic=True),
+    Claim("mi.self_consistency", "MI", "theorem",
+          "Song & Ermon's self-consistency: dropping half of y halves the NWJ estimate, and "
+          "independent x, y give E[NWJ], E[InfoNCE] <= 0", check_self_consistency,
+          stochastic=True, shares="mi.optimal"),
+    Claim("mi.trained_critic", "MI", "theorem",
+          f"a separable flax critic trained on InfoNCE reaches {TRAINED_FRACTION:.0%} of the "
+          "optimal critic's InfoNCE", check_trained_critic),
+]
