@@ -22,7 +22,7 @@ from gdm_jax import claims
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MATH_MODULES = ("change_of_variables", "models", "bounds", "amortized", "masked_conv", "gan",
-                "kl_bounds", "divergences", "optimize", "stats", "sweeps")
+                "kl_bounds", "divergences", "optimize", "stats", "sweeps", "vae")
 
 REACHED_BY: dict[str, list[str]] = {
     # change_of_variables
@@ -370,6 +370,34 @@ REACHED_BY: dict[str, list[str]] = {
     "gdm_jax.sweeps.estimator_sweep": ["claim:q3.variance_law", "test:tests/test_sweeps.py::test_estimator_sweep_slopes_match_the_asymptotic_laws"],
     "gdm_jax.sweeps.GradSnrSweep": ["test:tests/test_sweeps.py::test_grad_snr_sweep_has_slope_one_half_for_a_mean"],
     "gdm_jax.sweeps.grad_snr_sweep": ["test:tests/test_sweeps.py::test_grad_snr_sweep_has_slope_one_half_for_a_mean"],
+    # vae
+    "gdm_jax.vae.bernoulli_log_prob": [
+        "test:tests/test_vae.py::test_bernoulli_log_prob_matches_scipy",
+        "test:tests/test_vae.py::test_log_joint_matches_scipy_densities"],
+    "gdm_jax.vae.BernoulliVAE": [
+        "test:tests/test_vae.py::test_log_joint_matches_scipy_densities",
+        "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature"],
+    "gdm_jax.vae.BernoulliVAE.setup": [
+        "test:tests/test_vae.py::test_log_joint_matches_scipy_densities",
+        "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature"],
+    "gdm_jax.vae.BernoulliVAE.encode": [
+        "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature",
+        "test:tests/test_vae.py::test_vae_digits_experiment_runs_at_a_tiny_budget"],
+    "gdm_jax.vae.BernoulliVAE.decode": [
+        "test:tests/test_vae.py::test_log_joint_matches_scipy_densities",
+        "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature"],
+    "gdm_jax.vae.log_joint": [
+        "test:tests/test_vae.py::test_log_joint_matches_scipy_densities",
+        "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature"],
+    "gdm_jax.vae.iwae_objective": [
+        "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature",
+        "test:tests/test_vae.py::test_vae_digits_experiment_runs_at_a_tiny_budget"],
+    "gdm_jax.vae.diag_gaussian_log_weights": [
+        "test:tests/test_vae.py::test_log_weights_give_the_closed_form_elbo",
+        "test:tests/test_vae.py::test_fit_local_gaussians_reaches_the_mean_field_optimum"],
+    "gdm_jax.vae.fit_local_gaussians": [
+        "test:tests/test_vae.py::test_fit_local_gaussians_reaches_the_mean_field_optimum",
+        "test:tests/test_vae.py::test_vae_digits_experiment_runs_at_a_tiny_budget"],
 }
 
 #: Public names that no claim and no test reaches today.
