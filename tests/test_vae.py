@@ -125,10 +125,18 @@ def test_fit_local_gaussians_reaches_the_mean_field_optimum():
                            init_s, 3, 4, 0.0)
 
 
-def test_vae_digits_experiment_runs_at_a_tiny_budget(tmp_path):
-  """The real pipeline (command line, training, L_K, gaps, SNR, figure, tables) at 8 steps."""
+@pytest.mark.slow
+def test_vae_digits_experiment_runs_at_a_tiny_budget(tmp_path, monkeypatch):
+  """The real pipeline (command line, training, L_K, gaps, SNR, figure, tables) on a shrunken
+  configuration: `--quick --steps 8` with smaller evaluation counts (the `--quick` run itself
+  takes ~1 min on a loaded 2-core machine, mostly compiling)."""
   from gdm_jax.experiments import vae_digits
   assert vae_digits.config(True, 8).steps == 8 and vae_digits.config(False).steps == 8000
+  quick = vae_digits.config
+  tiny = lambda q, steps=None: quick(q, steps)._replace(
+      checkpoints=2, eval_k=20, eval_chunk=8, gap_points=4, gap_steps=3, gap_samples=8,
+      snr_ks=(1, 2, 4), snr_replicates=8, snr_batch=2)
+  monkeypatch.setattr(vae_digits, "config", tiny)
   vae_digits.main(["--quick", "--steps", "8", "--out", str(tmp_path)])
   assert (tmp_path / "vae_digits.png").stat().st_size > 1000
   with open(tmp_path / "vae_digits_ordering.csv") as f:
