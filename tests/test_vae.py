@@ -130,6 +130,7 @@ def test_vae_digits_experiment_runs_at_a_tiny_budget(tmp_path, monkeypatch):
   """The real pipeline (command line, training, L_K, gaps, SNR, figure, tables) on a shrunken
   configuration: `--quick --steps 8` with smaller evaluation counts (the `--quick` run itself
   takes ~1 min on a loaded 2-core machine, mostly compiling)."""
+  pytest.importorskip("sklearn")
   from gdm_jax.experiments import vae_digits
   assert vae_digits.config(True, 8).steps == 8 and vae_digits.config(False).steps == 8000
   quick = vae_digits.config

@@ -65,7 +65,11 @@ def config(quick: bool, steps: int | None = None) -> Config:
 
 def load_data():
   """Binarised digits ``(train [1497, 64], test [300, 64])`` float32, the fixed split above."""
-  from sklearn.datasets import load_digits
+  try:
+    from sklearn.datasets import load_digits
+  except ImportError as e:
+    raise ImportError("vae_digits reads scikit-learn's bundled digits: pip install scikit-learn "
+                      "(or 'gdm-jax[plots]')") from e
   x = (load_digits().data >= 8).astype(np.float32)
   test = np.arange(len(x)) % 6 == 0
   return x[~test], x[test]
