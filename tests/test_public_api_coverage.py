@@ -372,21 +372,26 @@ REACHED_BY: dict[str, list[str]] = {
     "gdm_jax.sweeps.grad_snr_sweep": ["test:tests/test_sweeps.py::test_grad_snr_sweep_has_slope_one_half_for_a_mean"],
     # vae
     "gdm_jax.vae.bernoulli_log_prob": [
+        "claim:q3.vae_log_joint",
         "test:tests/test_vae.py::test_bernoulli_log_prob_matches_scipy",
         "test:tests/test_vae.py::test_log_joint_matches_scipy_densities"],
     "gdm_jax.vae.BernoulliVAE": [
+        "claim:q3.vae_log_joint",
         "test:tests/test_vae.py::test_log_joint_matches_scipy_densities",
         "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature"],
     "gdm_jax.vae.BernoulliVAE.setup": [
+        "claim:q3.vae_log_joint",
         "test:tests/test_vae.py::test_log_joint_matches_scipy_densities",
         "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature"],
     "gdm_jax.vae.BernoulliVAE.encode": [
         "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature",
         "test:tests/test_vae.py::test_vae_digits_experiment_runs_at_a_tiny_budget"],
     "gdm_jax.vae.BernoulliVAE.decode": [
+        "claim:q3.vae_log_joint",
         "test:tests/test_vae.py::test_log_joint_matches_scipy_densities",
         "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature"],
     "gdm_jax.vae.log_joint": [
+        "claim:q3.vae_log_joint",
         "test:tests/test_vae.py::test_log_joint_matches_scipy_densities",
         "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature"],
     "gdm_jax.vae.iwae_objective": [
