@@ -398,6 +398,7 @@ REACHED_BY: dict[str, list[str]] = {
         "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature",
         "test:tests/test_vae.py::test_vae_digits_experiment_runs_at_a_tiny_budget"],
     "gdm_jax.vae.diag_gaussian_log_weights": [
+        "claim:q2.vae_log_weights_exact",
         "test:tests/test_vae.py::test_log_weights_give_the_closed_form_elbo",
         "test:tests/test_vae.py::test_fit_local_gaussians_reaches_the_mean_field_optimum"],
     "gdm_jax.vae.fit_local_gaussians": [
