@@ -55,8 +55,8 @@ class Config(NamedTuple):
 
 def config(quick: bool, steps: int | None = None) -> Config:
   # --quick: L_100 at the end too (the checkpoints' compiled program serves it), fewer steps.
-  c = (Config(steps=400, checkpoints=4, eval_k=100, eval_chunk=None, gap_points=20,
-              gap_steps=200, gap_samples=500, snr_ks=(1, 8, 64), snr_replicates=200) if quick
+  c = (Config(steps=200, checkpoints=4, eval_k=100, eval_chunk=None, gap_points=20,
+              gap_steps=100, gap_samples=500, snr_ks=(1, 8, 64), snr_replicates=100) if quick
        else Config(steps=8000, checkpoints=10))
   if steps is not None:
     c = c._replace(steps=int(steps))
