@@ -13,12 +13,12 @@ import pytest
 
 from gdm_jax import (amortized as am, bounds, change_of_variables as cov, claims,
                      divergences as dv, gan, kl_bounds as kb, masked_conv as mc, mi, models,
-                     mutations, optimize, stats, sweeps)
+                     mutations, optimize, stats, sweeps, vae as vl)
 from gdm_jax.claims import densities as ds
 from gdm_jax.claims.core import Config
 
 MATH_MODULES = ("change_of_variables", "models", "bounds", "amortized", "masked_conv", "gan",
-                "kl_bounds", "divergences", "optimize", "stats", "sweeps", "mi")
+                "kl_bounds", "divergences", "optimize", "stats", "sweeps", "mi", "vae")
 F64 = jnp.float64
 
 
@@ -71,6 +71,17 @@ def _dreg_grad():
   lg = _lg()
   eps = jax.random.normal(_key(), (6, 2), F64)
   return jax.grad(lambda m: bounds.iwae_surrogates(eps, lg, m, jnp.log(_QS), _X[0])[1])(_QM)
+
+
+def _VAE():
+  """A 2-latent Bernoulli VAE on 4 pixels, float64, with encoder stds != 1 (log-std bias 0.7)."""
+  model = vl.BernoulliVAE(4, 2, (3,))
+  params = jax.tree_util.tree_map(lambda p: p.astype(F64),
+                                  model.init(_key(5), jnp.zeros((1, 4), F64)))
+  enc = params["params"]["encoder"]
+  last = sorted(enc)[-1]  # the log-std layer
+  enc[last]["bias"] = enc[last]["bias"] + 0.7
+  return model, params
 
 
 def _golden():
@@ -218,6 +229,13 @@ PROBES = {
                                                    hidden=4, embed=2)[1],
     "loglog_slope_semilog": lambda: sweeps.fit_loglog([1, 2, 4, 8], [1.0, 0.5, 0.25, 0.125],
                                                       [0.01] * 4).slope,
+    "bernoulli_x_flipped": lambda: vl.bernoulli_log_prob(_X[:, :2] > 0, _X[:, 2:]),
+    "vae_log_joint_no_prior": lambda: vl.log_joint(*_VAE(), _X[0] > 0, _Z0),
+    "vae_proposal_variance_as_std": lambda: vl.iwae_objective(_key(), *_VAE(), _X > 0, 3),
+    "log_weights_drop_log_q": lambda: vl.diag_gaussian_log_weights(
+        _key(), lambda x, z: _lg().log_joint(x, z), _X, _Z0, jnp.abs(_Z0) + 0.5, 4),
+    "local_fit_descends": lambda: vl.fit_local_gaussians(
+        _key(), lambda x, z: _lg().log_joint(x, z), _X, _Z0, jnp.abs(_Z0) + 0.5, 3, 2, 0.1),
 }
 
 

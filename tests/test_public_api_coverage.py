@@ -22,7 +22,7 @@ from gdm_jax import claims
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MATH_MODULES = ("change_of_variables", "models", "bounds", "amortized", "masked_conv", "gan",
-                "kl_bounds", "divergences", "optimize", "stats", "sweeps", "mi")
+                "kl_bounds", "divergences", "optimize", "stats", "sweeps", "mi", "vae")
 
 REACHED_BY: dict[str, list[str]] = {
     # change_of_variables
@@ -405,6 +405,40 @@ REACHED_BY: dict[str, list[str]] = {
         "claim:mi.trained_critic", "test:tests/test_mi.py::test_trained_critic_improves_infonce"],
     "gdm_jax.mi.train_critic": [
         "claim:mi.trained_critic", "test:tests/test_mi.py::test_trained_critic_improves_infonce"],
+    # vae
+    "gdm_jax.vae.bernoulli_log_prob": [
+        "claim:q3.vae_log_joint",
+        "test:tests/test_vae.py::test_bernoulli_log_prob_matches_scipy",
+        "test:tests/test_vae.py::test_log_joint_matches_scipy_densities"],
+    "gdm_jax.vae.BernoulliVAE": [
+        "claim:q3.vae_log_joint",
+        "test:tests/test_vae.py::test_log_joint_matches_scipy_densities",
+        "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature"],
+    "gdm_jax.vae.BernoulliVAE.setup": [
+        "claim:q3.vae_log_joint",
+        "test:tests/test_vae.py::test_log_joint_matches_scipy_densities",
+        "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature"],
+    "gdm_jax.vae.BernoulliVAE.encode": [
+        "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature",
+        "test:tests/test_vae.py::test_vae_digits_experiment_runs_at_a_tiny_budget"],
+    "gdm_jax.vae.BernoulliVAE.decode": [
+        "claim:q3.vae_log_joint",
+        "test:tests/test_vae.py::test_log_joint_matches_scipy_densities",
+        "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature"],
+    "gdm_jax.vae.log_joint": [
+        "claim:q3.vae_log_joint",
+        "test:tests/test_vae.py::test_log_joint_matches_scipy_densities",
+        "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature"],
+    "gdm_jax.vae.iwae_objective": [
+        "test:tests/test_vae.py::test_iwae_objective_approaches_log_marginal_by_quadrature",
+        "test:tests/test_vae.py::test_vae_digits_experiment_runs_at_a_tiny_budget"],
+    "gdm_jax.vae.diag_gaussian_log_weights": [
+        "claim:q2.vae_log_weights_exact",
+        "test:tests/test_vae.py::test_log_weights_give_the_closed_form_elbo",
+        "test:tests/test_vae.py::test_fit_local_gaussians_reaches_the_mean_field_optimum"],
+    "gdm_jax.vae.fit_local_gaussians": [
+        "test:tests/test_vae.py::test_fit_local_gaussians_reaches_the_mean_field_optimum",
+        "test:tests/test_vae.py::test_vae_digits_experiment_runs_at_a_tiny_budget"],
 }
 
 #: Public names that no claim and no test reaches today.

@@ -473,6 +473,39 @@ def check_cost_law(key, cfg: Config) -> Evidence:
                   "per point growing as n")
 
 
+def check_log_weights_exact(key, cfg: Config) -> Evidence:
+  r"""vae.diag_gaussian_log_weights (Cremer et al.'s ELBOs in the digits experiment) where the
+  target is the proposal times a constant, :math:`\log p(x_b, z) = \log \mathcal{N}(z; m_b,
+  s_b^2) + c_b` (the density written out here): every log-weight equals :math:`c_b` whatever the
+  draw. Effect: what dropping :math:`-\log q` adds, the largest :math:`|\log q(z)|` over the
+  draws, relative to :math:`\max(1, |c_b|)`."""
+  from gdm_jax import vae
+  km, kw, ke = jax.random.split(key, 3)
+  mean = jax.random.normal(km, (3, 2), cfg.dtype)
+  std = jnp.array([[0.5, 1.7], [0.9, 0.3], [2.0, 1.1]], cfg.dtype)
+  c = jnp.array([-3.25, 0.5, 7.0], cfg.dtype)
+  idx = jnp.arange(3)
+
+  def log_q(b, z):
+    r = (z - mean[b]) / std[b]
+    return jnp.sum(-0.5 * r * r - jnp.log(std[b]), -1) - z.shape[-1] * 0.5 * math.log(2 * math.pi)
+
+  lw = vae.diag_gaussian_log_weights(kw, lambda b, z: log_q(b, z) + c[b], idx, mean, std, 64)
+  # The effect on 3 x 64 independent draws of the same q_b.
+  eps = jax.random.normal(ke, (3, 64, 2), cfg.dtype)
+  lq = np.stack([np.asarray(log_q(b, mean[b] + std[b] * eps[b])) for b in range(3)])
+  c64 = np.asarray(c, np.float64)[:, None]
+  scale = np.maximum(1.0, np.abs(c64))
+  err = float(np.max(np.abs(np.asarray(lw, np.float64) - c64) / scale))
+  return Evidence(err, 0.0, cfg.rtol, "<=", f"{cfg.dtype_name} rtol {cfg.rtol:g} (relative to "
+                  "max(1,|c|), the largest over 3 x 64 draws)",
+                  "vae.diag_gaussian_log_weights with log p(x_b, z) = log N(z; m_b, s_b^2) + c_b: "
+                  f"log w - c_b in [{float(np.min(np.asarray(lw) - c64)):.2e}, "
+                  f"{float(np.max(np.asarray(lw) - c64)):.2e}]",
+                  effect=float(np.max(np.abs(lq) / scale)),
+                  effect_what="|log q(z)|, what dropping - log q adds (relative, the largest)")
+
+
 CLAIMS = [
     Claim("q2.decomposition", "Q2.1", "theorem",
           "E_q[log p(x|z)] = log p(x) - KL(q||p(z|x)) + KL(q||p(z)) for every theta",
@@ -515,4 +548,7 @@ CLAIMS = [
     Claim("q2.storage_law", "Q2.3c", "theorem",
           "per-instance storage is 2dn parameters, the encoder's |phi| = 2d(D+1) for every n",
           check_storage_law, shares="q2.cost"),
+    Claim("q2.vae_log_weights_exact", "Q2.3", "theorem",
+          "log-weights of a target equal to the proposal times c are c for every draw "
+          "(vae.diag_gaussian_log_weights)", check_log_weights_exact),
 ]

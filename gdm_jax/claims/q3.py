@@ -495,6 +495,40 @@ def check_variance_law(key, cfg: Config) -> Evidence:
                   effect_what="half the slope (a semilog fit or a 1/sqrt(K) law)")
 
 
+#: The binary data point of q3.vae_log_joint (8 pixels, both values present).
+VAE_X = (1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0)
+
+
+def check_vae_log_joint(key, cfg: Config) -> Evidence:
+  """vae.log_joint of a Bernoulli VAE (2 latents, 8 pixels, weights x 2) at 16 latents vs scipy:
+  sum of norm.logpdf(z) + sum of bernoulli.logpmf(x, expit(logits)), in float64 from the same
+  decoder logits. Effect: the smaller of the prior term and of what swapping x and 1 - x adds
+  (sum (1 - 2x) logits), each the largest over the 16 latents, relative to max(1, |ref|)."""
+  from scipy import stats as sps
+  from scipy.special import expit
+  from gdm_jax import vae
+  model = vae.BernoulliVAE(len(VAE_X), 2, (6,))
+  kp, kz = jax.random.split(key)
+  params = jax.tree_util.tree_map(lambda p: (2.0 * p).astype(cfg.dtype),
+                                  model.init(kp, jnp.zeros((1, len(VAE_X)), cfg.dtype)))
+  z = 1.5 * jax.random.normal(kz, (16, 2), cfg.dtype)
+  x = np.asarray(VAE_X, cfg.dtype)
+  got = np.asarray(vae.log_joint(model, params, jnp.asarray(x), z), np.float64)
+  logits = np.asarray(model.apply(params, z, method=vae.BernoulliVAE.decode), np.float64)
+  z64, x64 = np.asarray(z, np.float64), x.astype(np.float64)
+  prior = sps.norm.logpdf(z64).sum(-1)
+  ref = prior + sps.bernoulli.logpmf(x64, expit(logits)).sum(-1)
+  scale = np.maximum(1.0, np.abs(ref))
+  err = float(np.max(np.abs(got - ref) / scale))
+  effect = min(float(np.max(np.abs(prior) / scale)),
+               float(np.max(np.abs(((1 - 2 * x64) * logits).sum(-1)) / scale)))
+  return Evidence(err, 0.0, cfg.rtol, "<=", f"{cfg.dtype_name} rtol {cfg.rtol:g} (relative to "
+                  "max(1,|ref|), the largest over 16 latents)",
+                  f"vae.log_joint vs scipy norm.logpdf + bernoulli.logpmf at 16 latents; log p(x, z)"
+                  f" from {ref.min():.2f} to {ref.max():.2f}", effect=effect,
+                  effect_what="the prior term or an x <-> 1 - x swap (relative, the smaller)")
+
+
 CLAIMS = [
     Claim("q3.upper_bound", "Q3.1", "theorem", "L_K <= log p(x) (K = 1, 8, 64)",
           check_upper_bound, shares="q3.replicates", stochastic=True),
@@ -526,4 +560,7 @@ CLAIMS = [
           check_variance_law, stochastic=True),
     Claim("q3.extreme_log_weights", "Q3", "theorem",
           "log-mean-exp (one-shot, prefix, chunked) is exact for |log w| ~ 1e4 and -inf entries", check_extreme_log_weights),
+    Claim("q3.vae_log_joint", "Q3", "theorem",
+          "a Bernoulli VAE's log p(x, z) (vae.log_joint) equals scipy's N(z; 0, I) x Bernoulli",
+          check_vae_log_joint),
 ]

@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple, Sequence
 
 #: Every experiment, in report order (module names in this package).
 EXPERIMENTS = ("q2_amortised", "q3_iwae", "q4_masks", "q5_discriminator", "q6_critics", "q7_jsd",
-               "mi_bounds")
+               "mi_bounds", "vae_digits")
 
 
 def select(pattern: str | None = None) -> list[str]:

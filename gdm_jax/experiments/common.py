@@ -12,22 +12,33 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402,F401
 
 
-def parse(description: str, argv=None) -> argparse.Namespace:
-  """The experiments' flags (--out, --quick, --seed); configures jax's PRNG as the CLI does."""
+def parse(description: str, argv=None, steps: bool = False) -> argparse.Namespace:
+  """The experiments' flags (--out, --quick, --seed, and --steps N where ``steps``); configures
+  jax's PRNG as the CLI does."""
   p = argparse.ArgumentParser(description=description)
   p.add_argument("--out", default=os.environ.get("GDM_JAX_OUT", "out/experiments"))
   p.add_argument("--quick", action="store_true", help="a shrunken configuration (smoke runs)")
   p.add_argument("--seed", type=int, default=0)
+  if steps:
+    p.add_argument("--steps", type=int, default=None,
+                   help="optimisation steps (default: the configuration's; scale it up on an "
+                        "accelerator)")
   args = p.parse_args(argv)
+  if steps and args.steps is not None and args.steps < 1:
+    p.error(f"--steps must be >= 1; got {args.steps}")
   import jax
   jax.config.update("jax_threefry_partitionable", False)
   return args
 
 
-def main(run, description: str, argv=None) -> None:
-  """An experiment's command line: parse the flags, then ``run(out, quick, seed)``."""
-  args = parse(description, argv)
-  run(args.out, args.quick, args.seed)
+def main(run, description: str, argv=None, steps: bool = False) -> None:
+  """An experiment's command line: parse the flags, then ``run(out, quick, seed)`` (with
+  ``steps=N`` too when ``steps`` is set: the experiment takes ``--steps N``)."""
+  args = parse(description, argv, steps)
+  if steps:
+    run(args.out, args.quick, args.seed, steps=args.steps)
+  else:
+    run(args.out, args.quick, args.seed)
 
 
 def out_dir(out) -> Path:
