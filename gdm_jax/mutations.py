@@ -852,7 +852,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              ((_MODELS, "log_second_moment_ratio", _second_moment_half_logdet),), "q3.*"),
     Mutation("diag_log_prob_half_log_std", "diagonal Gaussian log-density with -log(s)/2 for "
              "-log s", _at("diag_gaussian_log_prob", _diag_log_prob_half_log_std, _MODELS,
-                           _BOUNDS), "q3.*"),
+                           _BOUNDS, "gdm_jax.vae"), "q3.*"),
     Mutation("likelihood_without_b", "log p(x|z) = log N(x; W z, s^2 I), b forgotten",
              ((_LG, "log_likelihood", _likelihood_without_b),), "q2.*,q3.*"),
     Mutation("nonlinear_marginal_no_h", "NonlinearModel.log_marginal without the node spacing h",
@@ -1180,8 +1180,8 @@ MUTATIONS = MUTATIONS + MI_MUTATIONS
 # ---------------------------------------------------------------------------------------------
 # vae.py: the Bernoulli VAE of the digits experiment. q3.vae_log_joint catches the first two,
 # q2.vae_log_weights_exact the fourth; no claim reaches the other two (tests/test_vae.py catches
-# them against quadrature and a LinearGaussian's closed forms, and so do their probes, but no verdict does): their scopes name
-# one nearby claim, so that `gdm-jax mutate` stays cheap.
+# them against quadrature and a LinearGaussian's closed forms, and so do their probes, but no
+# verdict does): their scopes name one nearby claim, so that `gdm-jax mutate` stays cheap.
 
 _VAE = "gdm_jax.vae"
 
