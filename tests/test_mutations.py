@@ -67,10 +67,15 @@ class _OnlyStructural(nn.Module):
     return jax.nn.relu(nn.Dense(1, bias_init=nn.initializers.constant(-100.0))(x))
 
 
-def _dreg_grad():
+def _surrogate_grad(name):
   lg = _lg()
   eps = jax.random.normal(_key(), (6, 2), F64)
-  return jax.grad(lambda m: bounds.iwae_surrogates(eps, lg, m, jnp.log(_QS), _X[0])[1])(_QM)
+  return jax.grad(lambda m: getattr(bounds.iwae_surrogates(eps, lg, m, jnp.log(_QS), _X[0]),
+                                    name))(_QM)
+
+
+def _dreg_grad():
+  return _surrogate_grad("dreg")
 
 
 def _golden():
@@ -137,6 +142,8 @@ PROBES = {
         _key(), 2, 4, 0.5, F64).log_marginal(_X[0, :2], 12.0, 101),
     "dreg_weights_not_squared": _dreg_grad,
     "dreg_no_stop_gradient": _dreg_grad,
+    "stl_no_stop_gradient": lambda: _surrogate_grad("stl"),
+    "stl_stops_z": lambda: _surrogate_grad("stl"),
     "prefix_divides_by_k_max": lambda: bounds.prefix_bounds(_LW),
     "chunks_share_one_key": _chunked,
     "chunk_remainder_dropped": _chunked,
@@ -204,6 +211,8 @@ PROBES = {
     "lse_no_inf_guard": lambda: bounds.iwae_estimate(
         _key(), lambda z: jnp.where(z[:, 0] > 10, 0.0, -jnp.inf),
         bounds.diag_gaussian_proposal(jnp.zeros(1, F64), jnp.ones(1, F64)), 8, 2),
+    "snr_rms_over_variance": lambda: sweeps.snr_rms(np.linspace(0.0, 1.0, 40).reshape(20, 2) ** 2,
+                                              blocks=5),
     "loglog_slope_semilog": lambda: sweeps.fit_loglog([1, 2, 4, 8], [1.0, 0.5, 0.25, 0.125],
                                                       [0.01] * 4).slope,
 }
