@@ -486,6 +486,23 @@ def _mask_b_excludes_centre(orig):
   return lambda kind, kernel_size=3: orig("A", kernel_size)
 
 
+def _mask_rows_above_one(orig):
+  def mask(kind, kernel_size=3):
+    m = orig(kind, kernel_size).copy()
+    c = (m.shape[0] + 1) // 2  # 1-based centre
+    m[:max(c - 2, 0)] = 0.0   # only the row directly above (i = c - 1): kernel 3 is unchanged
+    return m
+  return mask
+
+
+def _pixel_field_transposed(orig):
+  def pixel_field(module, size, pixel, channels=1, num_draws=3, seed=0, layers=False):
+    out = orig(module, size, pixel, channels, num_draws, seed, layers)
+    flip = lambda f: tuple(sorted((j, i) for i, j in f))  # (col, row) for (row, col)
+    return tuple(flip(f) for f in out) if layers else flip(out)
+  return pixel_field
+
+
 def _mask_a_row_below(orig):
   def mask(kind, kernel_size=3):
     m = orig(kind, kernel_size)
@@ -923,6 +940,10 @@ MUTATIONS: tuple[Mutation, ...] = (
              ((_MC, "mask", _mask_b_excludes_centre),), "q4.*"),
     Mutation("mask_a_row_below", "mask A also opens the row below, left of the centre",
              ((_MC, "mask", _mask_a_row_below),), "q4.*"),
+    Mutation("mask_rows_above_one", "masks open only the row directly above the centre "
+             "(right for kernel 3, wrong for 5)", ((_MC, "mask", _mask_rows_above_one),), "q4.*"),
+    Mutation("pixel_field_transposed", "a pixel's field read as (col, row)",
+             ((_MC, "pixel_field", _pixel_field_transposed),), "q4.blind_spot_law"),
     Mutation("channel_mask_a_le", "colour groups: A lets g <= h through at the centre",
              ((_MC, "channel_mask", _channel_mask_a_le),), "q4.*"),
     Mutation("gated_horizontal_sees_centre", "gated PixelCNN: first horizontal layer sees the "

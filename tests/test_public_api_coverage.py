@@ -230,6 +230,9 @@ REACHED_BY: dict[str, list[str]] = {
         "claim:q4.a_layer_autoregressive",
         "test:tests/test_masked_conv.py::test_flax_conv_is_not_flipped",
         "test:tests/test_masked_conv.py::test_jacobian_field_matches_oracle"],
+    "gdm_jax.masked_conv.pixel_field": [
+        "claim:q4.blind_spot_law",
+        "test:tests/test_masked_conv.py::test_pixel_field_matches_the_oracle_per_layer_and_off_diagonal"],
     "gdm_jax.masked_conv.receptive_field": [
         "claim:q4.written_hidden_pixels", "claim:q4.bb_breaks_autoregression",
         "claim:q4.blind_spot", "test:tests/test_masked_conv.py::test_flax_conv_is_not_flipped",
