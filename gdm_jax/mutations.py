@@ -803,7 +803,8 @@ def _snr_rms_over_variance(orig):
 def _loglog_semilog(orig):
   def fit_loglog(ks, y, se, level=0.95, resolved_z=3.0, inflate=True):
     k = np.asarray(ks, float)
-    sl = orig(np.exp(k / k.max()), y, se, level, resolved_z, inflate)  # log y on K (scaled), not log K
+    # log y on K (scaled), not log K
+    sl = orig(np.exp(k / k.max()), y, se, level, resolved_z, inflate)
     return None if sl is None else sl._replace(k_min=int(k.min()), k_max=int(k.max()))
   return fit_loglog
 
