@@ -11,7 +11,7 @@ Autoencoders"; numpyro's ``RenyiELBO`` with ``alpha=0``). Everything works on lo
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -466,32 +466,60 @@ def linear_gaussian_iwae(key: Array, model: LinearGaussian, x: Array, q_mean: Ar
 # ---------------------------------------------------------------------------------------------
 # Gradient estimators (for the signal-to-noise experiment, Rainforth et al. 2018).
 
+class Surrogates(NamedTuple):
+  r"""Scalar surrogate objectives whose gradients are the three estimators of
+  :math:`\nabla \mathcal{L}_K` (see :func:`iwae_surrogates`)."""
+  iwae: Array   # [] reparameterised IWAE: all parameters
+  stl: Array    # [] sticking the landing (Roeder et al. 2017): encoder parameters only
+  dreg: Array   # [] doubly reparameterised (Tucker et al. 2019): encoder parameters only
+
+
 def iwae_surrogates(eps: Array, theta: LinearGaussian, q_mean: Array, q_log_std: Array,
-                    x: Array) -> tuple[Array, Array]:
-  r"""Surrogate objectives whose gradients are the IWAE and DReG gradient estimates.
+                    x: Array) -> Surrogates:
+  r"""Surrogate objectives whose gradients are the IWAE, STL and DReG gradient estimates.
 
-  With :math:`z_k = \mu + \sigma \epsilon_k` and :math:`\tilde w_k = w_k / \sum_j w_j`:
+  With :math:`z_k = \mu + \sigma \epsilon_k` (:math:`\phi = (\mu, \log\sigma)`),
+  :math:`\log w_k(z; \phi) = \log p_\theta(x, z) - \log q_\phi(z)` and
+  :math:`\tilde w_k = w_k / \sum_j w_j`:
 
-  - IWAE (reparameterised): :math:`\nabla \hat{\mathcal{L}}_K` of ``iwae_bound(log_w)``.
-  - DReG (Tucker et al. 2019), for the encoder parameters only: :math:`\sum_k
-    \mathrm{sg}(\tilde w_k^2)\,\log w_k(z_k(\phi); \mathrm{sg}(\phi))`. The decoder's DReG
-    gradient is the IWAE one: differentiate ``iwae`` for it.
+  - IWAE (reparameterised; Burda et al. 2016): :math:`\hat{\mathcal{L}}_K = \log \frac1K
+    \sum_k w_k(z_k(\phi); \phi)`; its gradient is the IWAE estimate for encoder and decoder.
+  - STL (Roeder, Wu & Duvenaud 2017, "sticking the landing"), encoder only:
+    :math:`\log \frac1K \sum_k w_k(z_k(\phi); \mathrm{sg}(\phi))`, whose gradient is
+    :math:`\sum_k \tilde w_k \nabla_\phi \log w_k(z_k(\phi); \mathrm{sg}(\phi))`: the IWAE
+    gradient less its score term :math:`-\sum_k \tilde w_k \nabla_\phi \log q_\phi(z_k)`.
+    Unbiased for K = 1 (the ELBO's path derivative), biased for K > 1.
+  - DReG (Tucker et al. 2019), encoder only: :math:`\sum_k \mathrm{sg}(\tilde w_k^2)\,
+    \log w_k(z_k(\phi); \mathrm{sg}(\phi))`; unbiased for every K.
+
+  At :math:`q_\phi = p(z|x)` every :math:`\log w_k(z; \mathrm{sg}(\phi)) = \log p(x)` whatever
+  :math:`z`, so the STL and DReG encoder gradients are exactly 0 for every draw. The decoder's STL
+  and DReG gradients are the IWAE one: differentiate ``iwae`` for :math:`\theta`.
 
   Args:
     eps: ``[K, d]`` standard normal draws.
+    theta: the model (its ``W``, ``b``, ``noise_std`` may be traced, for decoder gradients).
+    q_mean, q_log_std: ``[d]`` encoder parameters :math:`\mu, \log\sigma`.
+    x: ``[D]`` one data point.
   Returns:
-    ``(iwae, dreg)`` scalars to differentiate.
+    :class:`Surrogates` ``(iwae, stl, dreg)`` of scalars to differentiate.
   """
+  if jnp.ndim(eps) != 2 or jnp.shape(eps)[0] < 1:
+    raise ValueError(f"`eps` must be [K, d] standard normal draws with K >= 1; got shape "
+                     f"{tuple(jnp.shape(eps))}.")
+  if jnp.shape(q_mean) != (jnp.shape(eps)[1],) or jnp.shape(q_log_std) != jnp.shape(q_mean):
+    raise ValueError(f"`q_mean` and `q_log_std` must both be [d] with d = eps.shape[1] = "
+                     f"{jnp.shape(eps)[1]}; got {tuple(jnp.shape(q_mean))} and "
+                     f"{tuple(jnp.shape(q_log_std))}.")
+  sg = jax.lax.stop_gradient
   std = jnp.exp(q_log_std)
   z = q_mean + std * eps
-  log_w = theta.log_joint(x, z) - diag_gaussian_log_prob(z, q_mean, std)
-  iwae = iwae_bound(log_w)
-  log_q_stop = diag_gaussian_log_prob(z, jax.lax.stop_gradient(q_mean),
-                                      jax.lax.stop_gradient(std))
-  log_w_stop = theta.log_joint(x, z) - log_q_stop
-  w_tilde = jax.lax.stop_gradient(jax.nn.softmax(log_w_stop))
-  dreg = jnp.sum(w_tilde ** 2 * log_w_stop)
-  return iwae, dreg
+  log_joint = theta.log_joint(x, z)
+  log_w = log_joint - diag_gaussian_log_prob(z, q_mean, std)
+  log_w_stop = log_joint - diag_gaussian_log_prob(z, sg(q_mean), sg(std))
+  w_tilde = sg(jax.nn.softmax(log_w_stop))
+  return Surrogates(iwae_bound(log_w), iwae_bound(log_w_stop),
+                    jnp.sum(w_tilde ** 2 * log_w_stop))
 
 
 def iwae_estimate_sharded(key: Array, log_joint: Callable[[Array], Array],

@@ -16,6 +16,8 @@ input, where every path contributes a positive product, so no sum can cancel.
 """
 from __future__ import annotations
 
+import functools
+import math
 from typing import Sequence
 
 import flax.linen as nn
@@ -107,6 +109,7 @@ class MaskedStack(nn.Module):
       last = n == len(self.kinds) - 1
       x = MaskedConv(self.out_features if last else self.features, kind, self.kernel_size,
                      self.groups)(x)
+      self.sow("intermediates", "layers", x)  # each layer's output (pixel_field(layers=True))
       if not last:
         x = jax.nn.relu(x) if self.activation == "relu" else jnp.tanh(x)
     return x
@@ -152,6 +155,7 @@ class GatedPixelCNN(nn.Module):
       v = gate(v_pre)
       h_new = nn.Dense(f)(gate(h_pre))
       h = h_new if first else h + h_new
+      self.sow("intermediates", "layers", h)  # the horizontal stack after each layer
     return nn.Conv(x.shape[-1], (1, 1))(jax.nn.relu(h))
 
 
@@ -213,6 +217,98 @@ def receptive_field(masks: Sequence[str], size: int = 5, pixel: tuple[int, int] 
   dep = stack_dependencies(masks, size, kernel_size)
   row = dep[(r - 1) * size + (c - 1)]
   return tuple(sorted((j // size + 1, j % size + 1) for j in np.flatnonzero(row)))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
+def _pixel_dependencies(module, size, channels, pixel, num_draws, layers, key):
+  """``[n, size, size]`` bool (n = 1, or the number of sown layers): |d out[pixel] / d in| > 0
+  somewhere over the draws, one reverse pass per draw and output (``jax.jacrev`` of the output
+  pixel's sums over features, one per layer)."""
+  from gdm_jax.dependencies import _positive
+  shape = (1, size, size, channels)
+  r, c = pixel
+
+  def outputs(variables, x):
+    if not layers:
+      return jnp.sum(module.apply(variables, x)[0, r - 1, c - 1])[None]
+    _, state = module.apply(variables, x, mutable=["intermediates"])
+    sown = state["intermediates"]["layers"]
+    return jnp.stack([jnp.sum(h[0, r - 1, c - 1]) for h in sown])
+
+  def seen(variables, x):
+    g = jax.jacrev(lambda x: outputs(variables, x))(x)       # [n, 1, size, size, channels]
+    return jnp.any(g[:, 0] != 0, axis=-1)
+
+  # Parameters drawn as one flat normal vector (scaled by 1/2) cut to the module's shapes: a
+  # single random draw compiles far faster than the module's own initialisers (one per array).
+  spec = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros(shape)))["params"]
+  leaves, tree = jax.tree_util.tree_flatten(spec)
+  sizes = [math.prod(a.shape) for a in leaves]
+
+  def init(k):
+    kp, kx = jax.random.split(k)
+    flat = 0.5 * jax.random.normal(kp, (sum(sizes),))
+    parts = jnp.split(flat, np.cumsum(sizes)[:-1].tolist())
+    params = jax.tree_util.tree_unflatten(tree, [a.reshape(l.shape).astype(l.dtype)
+                                                 for a, l in zip(parts, leaves)])
+    return {"params": params}, jax.random.normal(kx, shape)
+
+  keys = jax.vmap(lambda n: jax.random.fold_in(key, n))(jnp.arange(num_draws))
+  variables, xs = jax.vmap(init)(keys)
+  rand = jnp.any(jax.vmap(seen)(variables, xs), 0)
+  first = jax.tree_util.tree_map(lambda a: a[0], variables)
+  return rand | seen({"params": _positive(first["params"])}, jnp.zeros(shape))
+
+
+def pixel_field(module: nn.Module, size: int, pixel: tuple[int, int], channels: int = 1,
+                num_draws: int = 3, seed: int = 0, layers: bool = False):
+  r"""Sorted 1-based ``(row, col)`` inputs that the output at ``pixel`` of ``module`` depends on:
+
+  .. math:: \{\, j : \partial\,\mathrm{out}_{\mathrm{pixel}, f} /
+     \partial\,\mathrm{in}_{j, c} \ne 0 \text{ for some feature } f, \text{ channel } c
+     \text{ and draw} \,\}
+
+  by reverse mode (``jax.jacrev`` of that one output pixel) per draw, instead of the full
+  ``[P, P]`` Jacobian of :func:`jacobian_dependencies` (whose row it equals): the union over
+  ``num_draws`` random parameter draws at random inputs and the structural draw (strictly positive
+  ``params`` at a zero input, where no sum of path products can cancel; see the module
+  docstring). One compiled program per (module, size, channels, pixel, num_draws, layers).
+
+  With ``layers=True`` the fields of every layer's output at ``pixel``, in order, from one
+  program: the values the module sows in ``"intermediates"`` under ``"layers"`` (each masked
+  convolution's output in :class:`MaskedStack`, whose first ``l`` layers are the ``l``-layer
+  stack; the horizontal stack after each layer in :class:`GatedPixelCNN`).
+
+  Args:
+    module: a flax module mapping ``[1, size, size, channels]`` to ``[1, size, size, F]`` (e.g.
+      :class:`MaskedStack`, :class:`GatedPixelCNN`).
+    size: the side of the square input, an int >= 1.
+    pixel: 1-based ``(row, col)`` of the output.
+  Returns:
+    a tuple of ``(row, col)``; with ``layers=True`` a tuple of them, one per layer.
+  """
+  if not isinstance(module, nn.Module):
+    raise ValueError(f"`module` must be a flax module; got {type(module).__name__}.")
+  if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+    raise ValueError(f"`size` must be a positive int; got {size!r}.")
+  pixel = _check_pixel(pixel, size)
+  for name, n in (("channels", channels), ("num_draws", num_draws)):
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+      raise ValueError(f"`{name}` must be a positive int; got {n!r}.")
+  shape = (1, int(size), int(size), int(channels))
+  out, state = jax.eval_shape(lambda: module.apply(module.init(jax.random.key(0),
+                                                               jnp.zeros(shape)),
+                                                   jnp.zeros(shape), mutable=["intermediates"]))
+  if tuple(out.shape[:3]) != shape[:3]:
+    raise ValueError(f"`module` maps {shape} to {tuple(out.shape)}; a pixel's field needs an "
+                     f"output of shape {shape[:3]} + (features,).")
+  if layers and "layers" not in state.get("intermediates", {}):
+    raise ValueError("`layers=True` needs a module that sows its layers' outputs "
+                     "(self.sow('intermediates', 'layers', h)), as MaskedStack does.")
+  dep = np.asarray(_pixel_dependencies(module, int(size), int(channels), pixel, int(num_draws),
+                                       bool(layers), jax.random.key(seed)))
+  fields = tuple(tuple((int(i) + 1, int(j) + 1) for i, j in zip(*np.nonzero(d))) for d in dep)
+  return fields if layers else fields[0]
 
 
 def autoregressive_violations(dep: np.ndarray) -> list[tuple[int, int]]:

@@ -343,20 +343,29 @@ def _nonlinear_marginal_no_h(orig):
 # ---------------------------------------------------------------------------------------------
 # Q3: bounds.
 
-def _surrogates(square: bool = True, stop: bool = True):
+def _surrogates(square: bool = True, stop: bool = True, stl: str = "ok"):
+  """The three surrogates with one slip: DReG's ``square``/``stop``, or STL's ``stl`` =
+  ``"no_stop"`` (q's parameters not stopped in log q: STL is IWAE) or ``"stop_z"`` (the sample
+  z stopped as well: the path term is gone and the encoder gradient is 0)."""
   def factory(orig):
     def iwae_surrogates(eps, theta, q_mean, q_log_std, x):
       from gdm_jax import bounds, models
       sg = jax.lax.stop_gradient
       std = jnp.exp(q_log_std)
       z = q_mean + std * eps
-      iwae = bounds.iwae_bound(theta.log_joint(x, z) - models.diag_gaussian_log_prob(z, q_mean,
-                                                                                     std))
+      log_w = theta.log_joint(x, z) - models.diag_gaussian_log_prob(z, q_mean, std)
       log_w_stop = theta.log_joint(x, z) - models.diag_gaussian_log_prob(z, sg(q_mean), sg(std))
       w_tilde = jax.nn.softmax(log_w_stop)
       if stop:
         w_tilde = sg(w_tilde)
-      return iwae, jnp.sum((w_tilde ** 2 if square else w_tilde) * log_w_stop)
+      dreg = jnp.sum((w_tilde ** 2 if square else w_tilde) * log_w_stop)
+      if stl == "no_stop":
+        stl_w = log_w
+      elif stl == "stop_z":
+        stl_w = sg(log_w_stop)
+      else:
+        stl_w = log_w_stop
+      return bounds.Surrogates(bounds.iwae_bound(log_w), bounds.iwae_bound(stl_w), dreg)
     return iwae_surrogates
   return factory
 
@@ -475,6 +484,23 @@ def _kl_to_posterior_reversed(orig):
 
 def _mask_b_excludes_centre(orig):
   return lambda kind, kernel_size=3: orig("A", kernel_size)
+
+
+def _mask_rows_above_one(orig):
+  def mask(kind, kernel_size=3):
+    m = orig(kind, kernel_size).copy()
+    c = (m.shape[0] + 1) // 2  # 1-based centre
+    m[:max(c - 2, 0)] = 0.0   # only the row directly above (i = c - 1): kernel 3 is unchanged
+    return m
+  return mask
+
+
+def _pixel_field_transposed(orig):
+  def pixel_field(module, size, pixel, channels=1, num_draws=3, seed=0, layers=False):
+    out = orig(module, size, pixel, channels, num_draws, seed, layers)
+    flip = lambda f: tuple(sorted((j, i) for i, j in f))  # (col, row) for (row, col)
+    return tuple(flip(f) for f in out) if layers else flip(out)
+  return pixel_field
 
 
 def _mask_a_row_below(orig):
@@ -757,10 +783,28 @@ def _bonferroni_no_split(orig):
   return lambda family_rate, n_tests: orig(family_rate, 1)
 
 
+def _snr_rms_over_variance(orig):
+  def snr_rms(g, blocks=20):
+    g = np.asarray(g, np.float64)
+    g = g[:, None] if g.ndim == 1 else g
+
+    def snr2(a):  # |mean| / variance, the std's square root forgotten
+      return float(np.mean(a.mean(0) ** 2 / a.var(0, ddof=1) ** 2 - 1.0 / a.shape[0]))
+
+    a2 = snr2(g)
+    loo = np.array([snr2(np.delete(g, b, 0))
+                    for b in np.array_split(np.arange(g.shape[0]), blocks)])
+    se2 = math.sqrt((blocks - 1) / blocks * np.sum((loo - loo.mean()) ** 2))
+    snr = math.sqrt(max(a2, 0.0))
+    return snr, (se2 / (2 * snr) if snr > 0 else math.inf)
+  return snr_rms
+
+
 def _loglog_semilog(orig):
-  def fit_loglog(ks, y, se, level=0.95, resolved_z=3.0):
+  def fit_loglog(ks, y, se, level=0.95, resolved_z=3.0, inflate=True):
     k = np.asarray(ks, float)
-    sl = orig(np.exp(k / k.max()), y, se, level, resolved_z)  # log y on K (scaled), not log K
+    # log y on K (scaled), not log K
+    sl = orig(np.exp(k / k.max()), y, se, level, resolved_z, inflate)
     return None if sl is None else sl._replace(k_min=int(k.min()), k_max=int(k.max()))
   return fit_loglog
 
@@ -862,6 +906,11 @@ MUTATIONS: tuple[Mutation, ...] = (
              ((_BOUNDS, "iwae_surrogates", _surrogates(square=False)),), "grad.*"),
     Mutation("dreg_no_stop_gradient", "DReG surrogate differentiating through w_tilde",
              ((_BOUNDS, "iwae_surrogates", _surrogates(stop=False)),), "grad.*"),
+    Mutation("stl_no_stop_gradient", "STL surrogate with log q(z; phi) not stopped in phi "
+             "(STL = IWAE)", ((_BOUNDS, "iwae_surrogates", _surrogates(stl="no_stop")),),
+             "grad.*"),
+    Mutation("stl_stops_z", "STL surrogate with the sample z stopped too (no path term)",
+             ((_BOUNDS, "iwae_surrogates", _surrogates(stl="stop_z")),), "grad.*"),
     Mutation("prefix_divides_by_k_max", "prefix bounds L_k with log K for log k",
              ((_BOUNDS, "prefix_bounds", _prefix_divides_by_k),), "q3.*"),
     Mutation("chunks_share_one_key", "chunked L_K: every chunk drawn from fold_in(key, 0)",
@@ -892,6 +941,10 @@ MUTATIONS: tuple[Mutation, ...] = (
              ((_MC, "mask", _mask_b_excludes_centre),), "q4.*"),
     Mutation("mask_a_row_below", "mask A also opens the row below, left of the centre",
              ((_MC, "mask", _mask_a_row_below),), "q4.*"),
+    Mutation("mask_rows_above_one", "masks open only the row directly above the centre "
+             "(right for kernel 3, wrong for 5)", ((_MC, "mask", _mask_rows_above_one),), "q4.*"),
+    Mutation("pixel_field_transposed", "a pixel's field read as (col, row)",
+             ((_MC, "pixel_field", _pixel_field_transposed),), "q4.blind_spot_law"),
     Mutation("channel_mask_a_le", "colour groups: A lets g <= h through at the centre",
              ((_MC, "channel_mask", _channel_mask_a_le),), "q4.*"),
     Mutation("gated_horizontal_sees_centre", "gated PixelCNN: first horizontal layer sees the "
@@ -959,6 +1012,8 @@ MUTATIONS: tuple[Mutation, ...] = (
              ((_STATS, "bonferroni", _bonferroni_no_split),), _STOCHASTIC),
     Mutation("loglog_slope_semilog", "the sweep's slope fits log y on K, not on log K",
              ((_SWEEPS, "fit_loglog", _loglog_semilog),), "q3.variance_law"),
+    Mutation("snr_rms_over_variance", "gradient SNR as |mean| / variance, not / std",
+             ((_SWEEPS, "snr_rms", _snr_rms_over_variance),), "grad.snr_slopes"),
 )
 
 

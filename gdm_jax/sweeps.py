@@ -128,15 +128,19 @@ class Slope(NamedTuple):
             f" ({self.points} points)")
 
 
-def fit_loglog(ks, y, se, level: float = 0.95, resolved_z: float = 3.0) -> Slope | None:
+def fit_loglog(ks, y, se, level: float = 0.95, resolved_z: float = 3.0,
+               inflate: bool = True) -> Slope | None:
   r"""Weighted least squares of :math:`\log y` on :math:`\log K` over the K where ``y`` is
   resolved (:math:`y > z\,SE`), with weights :math:`(y/SE)^2` (the delta method:
   :math:`SE(\log y) \approx SE/y`). The slope's standard error is
   :math:`(\sum_i w_i (u_i - \bar u_w)^2)^{-1/2}`, inflated by :math:`\sqrt{\chi^2/(m-2)}` when the
   points scatter more than their errors (the model misfits, e.g. K outside the asymptotic regime).
   The interval is normal when the errors explain the scatter (known variances), Student's t with
-  :math:`m - 2` degrees of freedom when the SE was inflated. None when fewer than 3 points are
-  resolved."""
+  :math:`m - 2` degrees of freedom when the SE was inflated. ``inflate=False`` keeps the errors'
+  SE and the normal interval whatever the scatter (for a fit on few points, where an inflated t
+  interval with :math:`m - 2 = 1` degree of freedom is uninformative; the caller then answers for
+  the model's misfit, e.g. by a stated bound on the non-asymptotic bend). None when fewer than 3
+  points are resolved."""
   ks, y, se = (np.asarray(a, np.float64) for a in (ks, y, se))
   keep = (y > resolved_z * se) & (se > 0)
   if keep.sum() < 3:
@@ -148,7 +152,7 @@ def fit_loglog(ks, y, se, level: float = 0.95, resolved_z: float = 3.0) -> Slope
   icpt = np.sum(w * ly) / w.sum() - slope * ub
   m = int(keep.sum())
   chi2 = float(np.sum(w * (ly - icpt - slope * u) ** 2))
-  inflated = chi2 > m - 2
+  inflated = bool(inflate) and chi2 > m - 2
   s = math.sqrt(1.0 / sxx) * (math.sqrt(chi2 / (m - 2)) if inflated else 1.0)
   from gdm_jax import stats
   t = stats.t_for_rate(1 - level, m - 2) if inflated else stats.z_for_rate(1 - level)
@@ -225,6 +229,46 @@ class GradSnrSweep(NamedTuple):
   slopes: dict         # leaf path -> Slope | None
 
 
+def snr_rms(g, blocks: int = 20) -> tuple[float, float]:
+  r"""Root mean square over parameters of the signal-to-noise ratio
+  :math:`|\mathbb{E} g_p| / \mathrm{sd}(g_p)` from ``R`` replicates, without the noise floor of
+  :math:`|\bar g| / s` (which is :math:`\sqrt{2/(\pi R)}` at a true SNR of 0):
+
+  .. math:: \widehat{\mathrm{SNR}}^2 = \frac1P \sum_{p=1}^P \Big(\frac{\bar g_p^2}{s_p^2}
+     - \frac1R\Big), \qquad \mathbb{E}[\bar g_p^2] = \mu_p^2 + \sigma_p^2 / R,
+
+  returned as :math:`\sqrt{\max(\widehat{\mathrm{SNR}}^2, 0)}` with its standard error by the
+  delete-a-block jackknife over ``blocks`` blocks of replicates (valid for correlated parameters)
+  and the delta method :math:`SE(\sqrt{A}) = SE(A) / (2\sqrt{A})`.
+
+  Args:
+    g: ``[R]`` or ``[R, P]`` gradient replicates (R >= 2 blocks, at least 2 per block).
+    blocks: jackknife blocks, an int >= 2.
+  Returns:
+    ``(snr, se)`` floats (``se`` is inf when the estimate is 0).
+  """
+  g = np.asarray(g, np.float64)
+  if g.ndim == 1:
+    g = g[:, None]
+  if g.ndim != 2:
+    raise ValueError(f"`g` must be [R] or [R, P] replicates; got shape {g.shape}.")
+  blocks = v.check_int("blocks", blocks, minimum=2)
+  if g.shape[0] < 2 * blocks:
+    raise ValueError(f"`g` has {g.shape[0]} replicates; need at least 2 per block "
+                     f"(2 x blocks = {2 * blocks}).")
+  if not np.all(np.isfinite(g)):
+    raise ValueError("`g` has non-finite entries: no SNR from NaN or inf gradients.")
+
+  def snr2(a):
+    return float(np.mean(a.mean(0) ** 2 / a.var(0, ddof=1) - 1.0 / a.shape[0]))
+
+  a2 = snr2(g)
+  loo = np.array([snr2(np.delete(g, b, 0)) for b in np.array_split(np.arange(g.shape[0]), blocks)])
+  se2 = math.sqrt((blocks - 1) / blocks * np.sum((loo - loo.mean()) ** 2))
+  snr = math.sqrt(max(a2, 0.0))
+  return snr, (se2 / (2 * snr) if snr > 0 else math.inf)
+
+
 def grad_snr_sweep(key, grad_estimator: Callable, ks: Sequence[int], replicates: int
                    ) -> GradSnrSweep:
   r"""Signal-to-noise ratio :math:`|\mathbb{E} g| / \mathrm{sd}(g)` of any gradient estimator
@@ -272,9 +316,9 @@ def _grads(keys, model, x, q_mean, q_log_std, dummy, k):
   def one(kk):
     eps = jax.random.normal(kk, (k, d), x.dtype)
     g_iwae = jax.grad(lambda m, ls, W: bounds.iwae_surrogates(
-        eps, models.LinearGaussian(W, model.b, model.noise_std), m, ls, x)[0],
+        eps, models.LinearGaussian(W, model.b, model.noise_std), m, ls, x).iwae,
         argnums=(0, 1, 2))(q_mean, q_log_std, model.W)
-    g_dreg = jax.grad(lambda m, ls: bounds.iwae_surrogates(eps, model, m, ls, x)[1],
+    g_dreg = jax.grad(lambda m, ls: bounds.iwae_surrogates(eps, model, m, ls, x).dreg,
                       argnums=(0, 1))(q_mean, q_log_std)
     return g_iwae, g_dreg
 

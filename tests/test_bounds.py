@@ -187,3 +187,53 @@ def test_auto_chunk_size_follows_its_formula(monkeypatch):
   assert float(got) == float(want) and float(got) != float(one_shot)
   with pytest.raises(ValueError, match="`batch`"):
     bounds.auto_chunk_size(key, lj, prop, 1000, batch=0)
+
+
+def _surrogate_problem():
+  model = models.LinearGaussian(jnp.array([[1.0, 0.5], [-0.3, 0.8], [0.2, -1.1]], jnp.float64),
+                                jnp.array([0.3, -0.2, 0.5], jnp.float64), jnp.asarray(0.7))
+  x = jnp.array([0.5, -1.0, 0.2], jnp.float64)
+  eps = jax.random.normal(jax.random.key(3), (5, 2), jnp.float64)
+  return model, x, eps, jnp.array([0.4, -0.2]), jnp.log(jnp.array([0.6, 1.3]))
+
+
+def test_stl_gradient_is_iwae_less_the_score_term():
+  # Oracle, written out here: grad STL = grad IWAE + sum_k w_tilde_k grad_phi log q(z_k; phi)
+  # at fixed z, with grad_(mu, log s) log N(z; mu, s) = ((z - mu) / s^2, (z - mu)^2 / s^2 - 1).
+  model, x, eps, m, ls = _surrogate_problem()
+  sur = lambda name: jax.grad(lambda a, b: getattr(bounds.iwae_surrogates(eps, model, a, b, x),
+                                                   name), (0, 1))(m, ls)
+  s = jnp.exp(ls)
+  z = m + s * eps
+  log_w = model.log_joint(x, z) - jnp.sum(-0.5 * eps ** 2 - ls - 0.5 * np.log(2 * np.pi), -1)
+  wt = np.asarray(jax.nn.softmax(log_w))[:, None]
+  score = (np.sum(wt * np.asarray(eps / s), 0), np.sum(wt * np.asarray(eps ** 2 - 1), 0))
+  for gi, gs, sc in zip(sur("iwae"), sur("stl"), score):
+    np.testing.assert_allclose(gs, np.asarray(gi) + sc, rtol=1e-10, atol=1e-12)
+  out = bounds.iwae_surrogates(eps, model, m, ls, x)
+  assert isinstance(out, bounds.Surrogates)
+  np.testing.assert_allclose(out.stl, out.iwae, rtol=1e-12)  # same value, other gradient
+
+
+def test_stl_and_dreg_vanish_at_the_posterior():
+  # One latent: p(z|x) is a 1-D Gaussian, in the encoder family; there log w(z; sg(phi)) is
+  # log p(x) for every z, so both encoder gradients are 0 for every draw (K = 5 here).
+  model, x, eps, _, _ = _surrogate_problem()
+  lg = models.LinearGaussian(jnp.array([[1.2], [-0.4], [0.5]], jnp.float64), model.b,
+                             model.noise_std)
+  pm, pc = lg.posterior(x)
+  for name in ("stl", "dreg"):
+    g = jax.grad(lambda a, b: getattr(bounds.iwae_surrogates(eps[:, :1], lg, a, b, x), name),
+                 (0, 1))(pm, 0.5 * jnp.log(jnp.diagonal(pc)))
+    np.testing.assert_allclose(np.concatenate(g), 0.0, atol=1e-12)
+  g = jax.grad(lambda a: bounds.iwae_surrogates(eps[:, :1], lg, a, jnp.log(jnp.sqrt(
+      jnp.diagonal(pc))), x).iwae)(pm)
+  assert np.max(np.abs(g)) > 1e-3  # IWAE's is not (its score term)
+
+
+def test_iwae_surrogates_refuse_mismatched_shapes():
+  model, x, eps, m, ls = _surrogate_problem()
+  with pytest.raises(ValueError, match="`eps`"):
+    bounds.iwae_surrogates(eps[0], model, m, ls, x)
+  with pytest.raises(ValueError, match="`q_mean`"):
+    bounds.iwae_surrogates(eps[:, :1], model, m, ls, x)

@@ -81,3 +81,35 @@ def test_masked_conv_keeps_size_and_channels():
 def test_bad_input(call, name):
   with pytest.raises(ValueError, match=f"`{name}`"):
     call()
+
+
+def test_pixel_field_matches_the_oracle_per_layer_and_off_diagonal():
+  # An off-diagonal pixel near a border (the field is clipped there): every layer's field from
+  # one reverse-mode program equals set propagation of that many layers.
+  kinds, size, pixel, k = ("A", "B", "B"), 7, (4, 6), 3
+  stack = mc.MaskedStack(kinds, features=2, kernel_size=k)
+  per_layer = mc.pixel_field(stack, size, pixel, layers=True, num_draws=1)
+  assert len(per_layer) == len(kinds)
+  for n, field in enumerate(per_layer):
+    assert set(field) == set(oracle_field(kinds[:n + 1], size, pixel, k))
+  assert mc.pixel_field(stack, size, pixel) == per_layer[-1]
+  with pytest.raises(ValueError, match="`pixel`"):
+    mc.pixel_field(stack, size, (0, 3))
+  with pytest.raises(ValueError, match="`module`"):
+    mc.pixel_field(lambda x: x, size, pixel)
+
+
+def test_blind_spot_law_matches_set_propagation():
+  # The closed form r L (L-1)/2 (and its set) against set propagation written here, for kernels
+  # 3, 5, 7 and depths 1..6, on an image large enough that nothing is clipped.
+  from gdm_jax.claims import q4
+  for k in (3, 5, 7):
+    r = (k - 1) // 2
+    for L in range(1, 7):
+      size = 2 * L * r + 3
+      p = (L * r + 2, L * r + 2)
+      field = {(i - p[0], j - p[1]) for i, j in oracle_field(("A",) + ("B",) * (L - 1), size, p, k)}
+      window = q4.receptive_window(r, L)
+      assert field <= window
+      assert window - field == q4.blind_spot_law(r, L)
+      assert len(q4.blind_spot_law(r, L)) == r * L * (L - 1) // 2

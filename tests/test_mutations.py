@@ -67,10 +67,15 @@ class _OnlyStructural(nn.Module):
     return jax.nn.relu(nn.Dense(1, bias_init=nn.initializers.constant(-100.0))(x))
 
 
-def _dreg_grad():
+def _surrogate_grad(name):
   lg = _lg()
   eps = jax.random.normal(_key(), (6, 2), F64)
-  return jax.grad(lambda m: bounds.iwae_surrogates(eps, lg, m, jnp.log(_QS), _X[0])[1])(_QM)
+  return jax.grad(lambda m: getattr(bounds.iwae_surrogates(eps, lg, m, jnp.log(_QS), _X[0]),
+                                    name))(_QM)
+
+
+def _dreg_grad():
+  return _surrogate_grad("dreg")
 
 
 def _VAE():
@@ -117,6 +122,9 @@ PROBES = {
     "b_theta_kl_to_prior": lambda: am.kl_to_posterior(_lg(), _X[0], _QM, _QS),
     "marginal_drops_noise_det": lambda: _lg().log_marginal(_X),
     "mask_a_leaks_centre": _MASKS,
+    "mask_rows_above_one": _MASKS,
+    "pixel_field_transposed": lambda: mc.pixel_field(mc.MaskedStack(("A",)), 4, (2, 3),
+                                                     num_draws=1),
     "kernel_flipping": lambda: mc.channel_mask("A", 3, 3, 3, groups=3),
     "d_star_swapped": lambda: gan.optimal_discriminator(_LP, _LQ),
     "jsd_without_half": lambda: (dv.jsd_monte_carlo(_LP[:5], _LQ[:5], _LP[5:9], _LQ[5:9]),
@@ -149,6 +157,8 @@ PROBES = {
         _key(), 2, 4, 0.5, F64).log_marginal(_X[0, :2], 12.0, 101),
     "dreg_weights_not_squared": _dreg_grad,
     "dreg_no_stop_gradient": _dreg_grad,
+    "stl_no_stop_gradient": lambda: _surrogate_grad("stl"),
+    "stl_stops_z": lambda: _surrogate_grad("stl"),
     "prefix_divides_by_k_max": lambda: bounds.prefix_bounds(_LW),
     "chunks_share_one_key": _chunked,
     "chunk_remainder_dropped": _chunked,
@@ -227,6 +237,8 @@ PROBES = {
     "mi_nwj_variance_e_i": lambda: mi.nwj_variance(jnp.asarray(0.3, F64), 5, 8),
     "mi_critic_minimises": lambda: mi.train_critic(_key(5), 0.5, 2, "infonce", steps=3, batch=4,
                                                    hidden=4, embed=2)[1],
+    "snr_rms_over_variance": lambda: sweeps.snr_rms(np.linspace(0.0, 1.0, 40).reshape(20, 2) ** 2,
+                                              blocks=5),
     "loglog_slope_semilog": lambda: sweeps.fit_loglog([1, 2, 4, 8], [1.0, 0.5, 0.25, 0.125],
                                                       [0.01] * 4).slope,
     "bernoulli_x_flipped": lambda: vl.bernoulli_log_prob(_X[:, :2] > 0, _X[:, 2:]),

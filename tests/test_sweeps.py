@@ -156,3 +156,24 @@ def test_snr_sweep_decoder_snr_rises_and_encoder_falls():
                        [1, 64], 400)
   assert isinstance(s, sweeps.SnrSweep)
   assert s.decoder_iwae[1] > s.decoder_iwae[0] and s.encoder_iwae[1] < s.encoder_iwae[0]
+
+
+def test_snr_rms_matches_the_true_rms_snr_within_its_se():
+  # Oracle: g ~ N(mu_p, 1) per parameter, so the RMS SNR is sqrt(mean mu_p^2) exactly.
+  mu = np.array([0.05, 0.0, 0.1])
+  g = mu + np.asarray(jax.random.normal(jax.random.key(4), (20000, 3), jnp.float64))
+  snr, se = sweeps.snr_rms(g)
+  true = float(np.sqrt(np.mean(mu ** 2)))
+  assert abs(snr - true) <= 5 * se and se < 0.2 * true
+  with pytest.raises(ValueError, match="`g`"):
+    sweeps.snr_rms(np.ones((3, 2)))
+
+
+def test_fit_loglog_without_inflation_keeps_the_errors_se():
+  ks = np.array([1.0, 4.0, 16.0])
+  y = np.array([1.0, 2.2, 3.8])  # scatters about a line far more than se = 0.01 y explains
+  a = sweeps.fit_loglog(ks, y, 0.01 * y)
+  b = sweeps.fit_loglog(ks, y, 0.01 * y, inflate=False)
+  assert a.inflated and not b.inflated and b.se < a.se and a.slope == b.slope
+  u = np.log(ks)
+  assert b.se == pytest.approx(0.01 / np.sqrt(np.sum((u - u.mean()) ** 2)))

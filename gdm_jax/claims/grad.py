@@ -1,14 +1,16 @@
-r"""Gradient estimators of L_K for the encoder: IWAE (reparameterised) and DReG (Tucker et al.
-2019), through ``bounds.iwae_surrogates``."""
+r"""Gradient estimators of L_K for the encoder: IWAE (reparameterised), STL (Roeder et al. 2017)
+and DReG (Tucker et al. 2019), through ``bounds.iwae_surrogates``; their signal-to-noise ratios
+versus K (Rainforth et al. 2018)."""
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gdm_jax import bounds, models, stats
+from gdm_jax import bounds, models, stats, sweeps
 from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, claim_key
 
 LATENT, DATA, NOISE, K = 2, 4, 0.7, 8
@@ -28,13 +30,12 @@ def _problem(key, dtype):
 
 
 def _encoder_grads(key, model, x, m, log_s, n, wrong=False):
-  """``[n, 2d]`` encoder gradients (mean, log-std) of the IWAE and DReG surrogates, paired draws;
-  ``wrong=True`` also gives the DReG variant with w_tilde for w_tilde^2 (the effect size)."""
+  """``[n, 2d]`` encoder gradients (mean, log-std) of the IWAE, STL and DReG surrogates, paired
+  draws; ``wrong=True`` also gives the DReG variant with w_tilde for w_tilde^2 (the effect size)."""
   def one(k):
     eps = jax.random.normal(k, (K, LATENT), x.dtype)
-    gi = jax.grad(lambda a, b: bounds.iwae_surrogates(eps, model, a, b, x)[0], (0, 1))(m, log_s)
-    gd = jax.grad(lambda a, b: bounds.iwae_surrogates(eps, model, a, b, x)[1], (0, 1))(m, log_s)
-    out = [jnp.concatenate(gi), jnp.concatenate(gd)]
+    out = [jnp.concatenate(jax.grad(lambda a, b: getattr(bounds.iwae_surrogates(
+        eps, model, a, b, x), name), (0, 1))(m, log_s)) for name in ("iwae", "stl", "dreg")]
     if wrong:
       def dreg1(a, b):  # sum sg(w_tilde) log w: the plausible slip
         z = a + jnp.exp(b) * eps
@@ -52,16 +53,24 @@ def _at_posterior(key, dtype_key, dtype):
   return _encoder_grads(key, model, x, pm, jnp.log(ps), 64)
 
 
-def check_dreg_zero(key, cfg: Config) -> Evidence:
-  gi, gd = (np.asarray(a, np.float64) for a in _at_posterior(
-      key, claim_key(cfg.seed, "grad.problem"), cfg.dtype))
-  scale = max(1.0, float(np.max(np.abs(gi))))
-  return Evidence(float(np.max(np.abs(gd))), 0.0, cfg.rtol * scale, "==",
-                  cfg.dtype_origin().replace("|ref|", "max|IWAE gradient|"),
-                  f"max |DReG encoder gradient| over 64 draws of K = {K} at q = p(z|x) (diagonal "
-                  f"posterior); the IWAE encoder gradient there has RMS {np.sqrt(np.mean(gi ** 2)):.3f}",
-                  effect=float(np.sqrt(np.mean(gi ** 2))),
-                  effect_what="the RMS of the IWAE encoder gradient there (its score noise)")
+def _zero_check(name, index):
+  def check(key, cfg: Config) -> Evidence:
+    grads = [np.asarray(a, np.float64) for a in _at_posterior(
+        key, claim_key(cfg.seed, "grad.problem"), cfg.dtype)]
+    gi, g = grads[0], grads[index]
+    scale = max(1.0, float(np.max(np.abs(gi))))
+    return Evidence(float(np.max(np.abs(g))), 0.0, cfg.rtol * scale, "==",
+                    cfg.dtype_origin().replace("|ref|", "max|IWAE gradient|"),
+                    f"max |{name} encoder gradient| over 64 draws of K = {K} at q = p(z|x) "
+                    f"(diagonal posterior); the IWAE encoder gradient there has RMS "
+                    f"{np.sqrt(np.mean(gi ** 2)):.3f}",
+                    effect=float(np.sqrt(np.mean(gi ** 2))),
+                    effect_what="the RMS of the IWAE encoder gradient there (its score noise)")
+  return check
+
+
+check_dreg_zero = _zero_check("DReG", 2)
+check_stl_zero = _zero_check("STL", 1)
 
 
 N_UNBIASED = 20_000
@@ -76,7 +85,7 @@ def _off_posterior(key, dtype_key, dtype):
 
 
 def check_dreg_unbiased(key, cfg: Config) -> Evidence:
-  gi, gd, gw = (np.asarray(a, np.float64) for a in _off_posterior(
+  gi, _, gd, gw = (np.asarray(a, np.float64) for a in _off_posterior(
       key, claim_key(cfg.seed, "grad.problem"), cfg.dtype))
   diff = stats.mean_and_se(gd - gi, axis=0)       # paired: the same draws
   zs = np.abs(diff.mean) / diff.se
@@ -92,11 +101,231 @@ def check_dreg_unbiased(key, cfg: Config) -> Evidence:
                   effect_what="the bias of DReG with w_tilde for w_tilde^2, in standard errors")
 
 
+# ---------------------------------------------------------------------------------------------
+# STL's bias (Roeder et al. 2017; Tucker et al. 2019 show it biased for K > 1 by t-tests).
+#
+# A one-latent LinearGaussian (d = 1, D = 2) whose posterior N(pm, ps^2) the oracle computes by
+# hand, and q = N(pm + 0.5 ps, (1.4 ps)^2). Per draw, STL - IWAE = sum_k w_tilde_k grad_phi log
+# q(z_k; phi) at fixed z (the score term IWAE keeps and STL drops), with phi = (mu, log sigma)
+# and grad_phi log q = (eps / sigma, eps^2 - 1). Its mean, the STL bias b_K, is a K-dimensional
+# Gaussian integral over eps: by Gauss-Hermite quadrature for K = 2, 3 (40 nodes per axis; 30
+# nodes agree to 1e-7), and exactly 0 for K = 1 (w_tilde = 1, E[score] = 0).
+
+STL_W, STL_B, STL_NOISE, STL_X = [[1.1], [-0.6]], [0.2, -0.1], 0.8, [0.9, -0.4]
+STL_SHIFT, STL_WIDTH = 0.5, 1.4        # q = N(pm + 0.5 ps, (1.4 ps)^2)
+STL_KS, N_STL = (1, 2, 3), 4000
+
+
+def _stl_posterior():
+  """The oracle's p(z|x) for the one-latent problem, by hand: precision 1 + |W|^2 / s^2."""
+  w, b, x = np.asarray(STL_W)[:, 0], np.asarray(STL_B), np.asarray(STL_X)
+  prec = 1.0 + w @ w / STL_NOISE ** 2
+  return float(w @ (x - b) / STL_NOISE ** 2 / prec), float(prec ** -0.5)
+
+
+@functools.lru_cache(maxsize=None)
+def stl_bias_quadrature(k: int, nodes: int = 40) -> tuple[np.ndarray, np.ndarray]:
+  """Mean b_K and standard deviation of d = sum_k w_tilde_k (eps_k / sigma, eps_k^2 - 1) (one
+  paired STL - IWAE draw) by K-dimensional Gauss-Hermite quadrature."""
+  pm, ps = _stl_posterior()
+  mu, sig = pm + STL_SHIFT * ps, STL_WIDTH * ps
+  t, w = np.polynomial.hermite_e.hermegauss(nodes)
+  w = w / w.sum()
+  e = np.stack(np.meshgrid(*[t] * k, indexing="ij"), -1).reshape(-1, k)
+  wt = np.prod(np.stack(np.meshgrid(*[w] * k, indexing="ij"), -1).reshape(-1, k), -1)
+  z = mu + sig * e
+  lw = -0.5 * ((z - pm) / ps) ** 2 - math.log(ps) + 0.5 * e ** 2 + math.log(sig)
+  lw = np.exp(lw - lw.max(1, keepdims=True))
+  lw /= lw.sum(1, keepdims=True)
+  g = np.stack([(lw * e / sig).sum(1), (lw * (e ** 2 - 1)).sum(1)], -1)
+  mean = wt @ g
+  return mean, np.sqrt(np.maximum(wt @ g ** 2 - mean ** 2, 0.0))
+
+
+def _stl_elbo_gradient() -> np.ndarray:
+  """The ELBO's gradient in (mu, log sigma), closed form: ELBO = -((mu - pm)^2 + sigma^2) /
+  (2 ps^2) + log sigma + const."""
+  pm, ps = _stl_posterior()
+  mu, sig = pm + STL_SHIFT * ps, STL_WIDTH * ps
+  return np.array([-(mu - pm) / ps ** 2, 1.0 - sig ** 2 / ps ** 2])
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _stl_minus_iwae(key, dtype):
+  """``[N_STL, 2]`` paired STL - IWAE encoder gradients for each K of ``STL_KS``."""
+  model = models.LinearGaussian(jnp.asarray(STL_W, dtype), jnp.asarray(STL_B, dtype),
+                                jnp.asarray(STL_NOISE, dtype))
+  x = jnp.asarray(STL_X, dtype)
+  pm, pc = model.posterior(x)
+  ps = jnp.sqrt(jnp.diagonal(pc))
+  m, log_s = pm + STL_SHIFT * ps, jnp.log(STL_WIDTH * ps)
+  out = []
+  for i, k in enumerate(STL_KS):
+    def one(kk, k=k):
+      eps = jax.random.normal(kk, (k, 1), dtype)
+      gi, gs = (jnp.concatenate(jax.grad(lambda a, b: getattr(bounds.iwae_surrogates(
+          eps, model, a, b, x), name), (0, 1))(m, log_s)) for name in ("iwae", "stl"))
+      return gs - gi
+    out.append(jax.vmap(one)(jax.random.split(jax.random.fold_in(key, i), N_STL)))
+  return out
+
+
+def _stl_stats(key, cfg):
+  diffs = [np.asarray(a, np.float64) for a in _stl_minus_iwae(key, cfg.dtype)]
+  return {k: stats.mean_and_se(d, axis=0) for k, d in zip(STL_KS, diffs)}
+
+
+def _abs_t(ms) -> np.ndarray:
+  """|mean| / SE, 0 where the differences are identically 0 (no evidence of a bias)."""
+  with np.errstate(divide="ignore", invalid="ignore"):
+    return np.where(ms.se > 0, np.abs(ms.mean) / ms.se, np.where(ms.mean == 0, 0.0, np.inf))
+
+
+def _oracle_se(k: int) -> np.ndarray:
+  """The SE of a mean of N_STL paired draws that the quadrature predicts (the design's, not the
+  run's: the power does not depend on what the code under test measures)."""
+  return stl_bias_quadrature(k)[1] / math.sqrt(N_STL)
+
+
+def check_stl_biased(key, cfg: Config) -> Evidence:
+  """For K = 2, 3 a paired t-test rejects E[STL - IWAE] = 0: the smallest over K of the largest
+  |t| over (mu, log sigma) must reach the critical value (split over the 2 parameters; the K's
+  must *all* reject, so an unbiased STL passes with probability <= the rate). The claim's power
+  is the bias it finds: a bias of (crit + z_0.99) SE is rejected with probability >= 0.99, and the
+  effect, the STL bias by quadrature, must be larger than that in SEs (the SE that quadrature
+  predicts for N_STL draws)."""
+  st = _stl_stats(key, cfg)
+  z = cfg.z(split=2)
+  ts = {k: _abs_t(st[k]) for k in STL_KS if k > 1}
+  measured = min(float(t.max()) for t in ts.values())
+  quad = {k: stl_bias_quadrature(k)[0] for k in ts}
+  effect = min(float(np.max(np.abs(quad[k]) / _oracle_se(k))) for k in ts)
+  agree = max(float(np.max(np.abs(st[k].mean - quad[k]) / _oracle_se(k))) for k in ts)
+  return Evidence(measured, z, 0.0, ">=",
+                  f"rejects when |t| >= z={z:.2f} (two-sided, rate {cfg.rate / 2:.1e} per "
+                  "parameter: an STL equal to IWAE passes with at most that rate)",
+                  "; ".join(f"K = {k}: E[STL - IWAE] = {np.round(st[k].mean, 4)} +- "
+                            f"{np.round(st[k].se, 4)} (|t| {np.round(ts[k], 1)}), quadrature "
+                            f"{np.round(quad[k], 4)}" for k in ts) +
+                  f"; {N_STL} paired draws each, q = N(pm + {STL_SHIFT} ps, ({STL_WIDTH} ps)^2); "
+                  f"largest |mean - quadrature| / SE (quadrature's) {agree:.2f}",
+                  detects=z + stats.z_for_rate(stats.FALSE_PASS_RATE, False), effect=effect,
+                  effect_what="the STL bias by quadrature, in SEs (smallest over K = 2, 3)")
+
+
+def check_stl_unbiased_k1(key, cfg: Config) -> Evidence:
+  """For K = 1 STL is the ELBO's path derivative, unbiased: E[STL - IWAE] = 0 (|t| <= crit)."""
+  st = _stl_stats(key, cfg)[1]
+  z = cfg.z(split=2)
+  t = _abs_t(st)
+  elbo = _stl_elbo_gradient()
+  return Evidence(float(t.max()), 0.0, z, "==", cfg.z_origin(z, True, 2),
+                  f"K = 1: E[STL - IWAE] = {np.round(st.mean, 4)} +- {np.round(st.se, 4)} over "
+                  f"{N_STL} paired draws (max |t| over mu, log sigma); the ELBO gradient (closed "
+                  f"form) is {np.round(elbo, 4)}",
+                  detects=z + stats.z_for_rate(stats.FALSE_PASS_RATE, False),
+                  effect=float(np.max(np.abs(elbo) / _oracle_se(1))),
+                  effect_what="the ELBO gradient in SEs (an STL that drops the path term is 0, "
+                              "off by all of it)")
+
+
+# ---------------------------------------------------------------------------------------------
+# SNR versus K (Rainforth et al. 2018, "Tighter variational bounds are not necessarily better").
+#
+# Rainforth's toy in one dimension: z ~ N(0, 1), x | z ~ N(W z + b, 1) (W = 1, b = 0.4), x = 1.3,
+# so p(z|x) = N(pm, ps^2) with ps^2 = 1/2; the encoder q = N(mu, sigma^2) with mu = pm + ps its
+# parameter (sigma fixed, as in Rainforth et al.), sigma = 1.2 ps; the decoder's parameters W, b.
+# Asymptotically E[grad_mu L_K] = -grad_mu rho / (2K) + O(K^-2), with rho = Var_q(w) / E_q[w]^2
+# (models.log_second_moment_ratio: rho = 0.79 here), and every gradient's sd is O(K^-1/2): the
+# encoder's SNR falls as K^-1/2, the decoder's (mean -> grad log p(x)) rises as K^1/2, and
+# DReG's encoder SNR does not fall (Tucker et al.; it rises as K^1/2 here, the claim asks >= 0). The expansion holds for K >> rho and bounded
+# weights: sigma > ps bounds w = p(z|x) / q(z), so every moment is finite.
+# Regime, measured once (float64, 1e5 replicates, K = 2..256 in powers of 2): local slopes of the
+# encoder -0.60 (K 2-4), -0.54, -0.56, -0.56, then -0.39..-0.57 (noisy) to 256; decoder 0.53,
+# 0.59, 0.57 (8-16), 0.54, 0.53, 0.51, 0.50 (128-256); DReG 0.10, 0.30, 0.42 (8-16), 0.46,
+# 0.50, 0.50, 0.49. A fit over K = 8, 32, 128 is therefore off the asymptote by about 0.035
+# (decoder) to 0.05 (encoder) in slope; SNR_BEND = 0.06 bounds that (a measured bound, not a
+# derived one), and the tolerance adds it to its z x SE (as q3.variance_law adds its O(1/K) bend).
+# K >= 8 is ~10 rho; a fit from K = 1 would be off by ~0.1 (decoder 1 -> 4: 0.45).
+
+SNR_KS, N_SNR = (8, 32, 128), 16000
+SNR_BEND = 0.06
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _snr_grads(key, dtype):
+  """Per K of ``SNR_KS``: encoder IWAE ``[N]`` (d/d mu), decoder IWAE ``[N, 2]`` (d/d W, b),
+  encoder DReG ``[N]``."""
+  model = models.LinearGaussian(jnp.ones((1, 1), dtype), jnp.asarray([0.4], dtype),
+                                jnp.asarray(1.0, dtype))
+  x = jnp.asarray([1.3], dtype)
+  pm, pc = model.posterior(x)
+  ps = jnp.sqrt(jnp.diagonal(pc))
+  m, log_s = pm + ps, jnp.log(1.2 * ps)
+  out = []
+  for i, k in enumerate(SNR_KS):
+    def one(kk, k=k):
+      eps = jax.random.normal(kk, (k, 1), dtype)
+      sur = lambda a, w, b: bounds.iwae_surrogates(eps, models.LinearGaussian(
+          w, b, model.noise_std), a, log_s, x)
+      ge, gw, gb = jax.grad(lambda a, w, b: sur(a, w, b).iwae, (0, 1, 2))(m, model.W, model.b)
+      gd = jax.grad(lambda a: sur(a, model.W, model.b).dreg)(m)
+      return ge[0], jnp.concatenate([gw.ravel(), gb]), gd[0]
+    out.append(jax.vmap(one)(jax.random.split(jax.random.fold_in(key, i), N_SNR)))
+  return out
+
+
+SNR_PARTS = (("encoder IWAE", -0.5, "=="), ("decoder IWAE", 0.5, "=="),
+             ("encoder DReG", 0.0, ">="))
+
+
+def check_snr_slopes(key, cfg: Config) -> Evidence:
+  """Slopes of log SNR on log K (sweeps.snr_rms, sweeps.fit_loglog at the errors' SE): encoder
+  IWAE == -1/2, decoder == +1/2, encoder DReG >= 0. Measured in units of each slope's SE, less
+  the stated regime bend: the largest of (|slope - target| - bend) / SE over the two '==' parts
+  and (0 - slope - bend) / SE for DReG; z split over the 3 parts (two-sided for all: conservative
+  for DReG's one-sided part)."""
+  grads = [[np.asarray(a, np.float64) for a in g] for g in _snr_grads(key, cfg.dtype)]
+  z = cfg.z(split=3)
+  parts, ts, ses = [], [], []
+  for j, (name, target, rel) in enumerate(SNR_PARTS):
+    snr = np.array([sweeps.snr_rms(g[j]) for g in grads])
+    sl = sweeps.fit_loglog(np.asarray(SNR_KS), snr[:, 0], snr[:, 1], level=1 - cfg.rate / 3,
+                           inflate=False)
+    if sl is None:
+      return Evidence(math.nan, 0.0, z, "==", cfg.z_origin(z, True, 3),
+                      f"{name}: SNR not resolved at 3 K's: {snr.tolist()}")
+    dev = abs(sl.slope - target) if rel == "==" else target - sl.slope
+    ts.append(max(0.0, dev - SNR_BEND) / sl.se)
+    ses.append(sl.se)
+    parts.append(f"{name}: SNR {', '.join(f'{a:.4f}' for a in snr[:, 0])}, slope {sl} "
+                 f"{rel} {target:+.1f}")
+  return Evidence(max(ts), 0.0, z, "==", cfg.z_origin(z, True, 3) +
+                  f" on (|slope - target| - bend {SNR_BEND}) / SE",
+                  f"Rainforth's toy, K = {SNR_KS}, {N_SNR} replicates: " + "; ".join(parts),
+                  detects=z + stats.z_for_rate(stats.FALSE_PASS_RATE, False),
+                  effect=min((0.5 - SNR_BEND) / se for se in ses),
+                  effect_what="a slope error of 1/2 (slope 0: noise that does not average) less "
+                              "the bend, in the least precise part's SEs")
+
+
 CLAIMS = [
     Claim("grad.dreg_zero_at_posterior", "Q3+", "theorem",
           "at q = p(z|x) the DReG encoder gradient is exactly 0 for every draw (IWAE's is not)",
-          check_dreg_zero),
+          check_dreg_zero, shares="grad.posterior"),
     Claim("grad.dreg_unbiased", "Q3+", "theorem",
           f"DReG's encoder gradient has the IWAE gradient's mean (K = {K}; Tucker et al. 2019)",
           check_dreg_unbiased, stochastic=True),
+    Claim("grad.stl_zero_at_posterior", "Q3+", "theorem",
+          "at q = p(z|x) the STL encoder gradient is exactly 0 for every draw (Roeder et al. 2017)",
+          check_stl_zero, shares="grad.posterior"),
+    Claim("grad.stl_biased", "Q3+", "theorem",
+          "for K = 2, 3 a paired t-test rejects E[STL - IWAE encoder gradient] = 0 (bias by "
+          "quadrature; Tucker et al. 2019)", check_stl_biased, stochastic=True, shares="grad.stl"),
+    Claim("grad.stl_unbiased_k1", "Q3+", "theorem",
+          "for K = 1 STL is unbiased: E[STL - IWAE encoder gradient] = 0 (the path derivative)",
+          check_stl_unbiased_k1, stochastic=True, shares="grad.stl"),
+    Claim("grad.snr_slopes", "Q3+", "theorem",
+          "log SNR vs log K (K = 8..128): encoder IWAE slope -1/2, decoder +1/2, encoder DReG "
+          ">= 0 (Rainforth et al. 2018)", check_snr_slopes, stochastic=True),
 ]

@@ -1,6 +1,7 @@
 r"""Q4 claims: receptive fields of masked stacks, read off the network's own Jacobian."""
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -163,6 +164,86 @@ def check_colour(key, cfg: Config) -> Evidence:
                   f"{blk.astype(int)}", effect=1, effect_what="one dependency")
 
 
+# ---------------------------------------------------------------------------------------------
+# The blind-spot law: one mask-A layer then L - 1 mask-B layers, kernel k = 2r + 1.
+
+def receptive_window(radius: int, layers: int) -> set:
+  """Offsets (di, dj) of the receptive window of an L-layer stack of k x k kernels: the raster
+  predecessors among the (2Lr + 1)^2 inputs an unmasked stack would reach, i.e. the rows above
+  within Lr (di = -1..-Lr, |dj| <= Lr) and the Lr columns to the left in the pixel's row."""
+  n = radius * layers
+  return ({(-a, d) for a in range(1, n + 1) for d in range(-n, n + 1)} |
+          {(0, d) for d in range(-n, 0)})
+
+
+def blind_spot_law(radius: int, layers: int) -> set:
+  r"""The blind spot of A + (L-1) x B inside the receptive window (derived by hand):
+
+  .. math:: \mathcal{B}(r, L) = \{(-a, d) : 1 \le a \le L - 1,\ r a < d \le L r\},\qquad
+            |\mathcal{B}(r, L)| = r \sum_{a=1}^{L-1} (L - a) = \frac{r L (L - 1)}{2}.
+
+  Derivation: an offset is a sum of one A step and L - 1 B steps. A row-0 step moves left by
+  1..r (A) or 0..r (B); an up step moves 1..r rows up and -r..r columns. Reaching row -a takes
+  u up steps, ceil(a/r) <= u <= min(a, L), so the columns reached in row -a are
+  [-Lr, r min(a, L)] (up steps reach +r each, row-0 steps only move left; A can be an up step),
+  and row 0 is [-Lr, -1]. The window's row -a spans [-Lr, Lr]: the columns r min(a, L) < d <= Lr
+  are missed, r (L - a) of them for a < L and none for a >= L. So kernel 3 gives L(L-1)/2 and
+  kernel 5 twice that: the triangle above and to the right of the pixel grows with depth."""
+  return {(-a, d) for a in range(1, layers) for d in range(radius * a + 1, radius * layers + 1)}
+
+
+BS_KERNELS, BS_DEPTHS = (3, 5), tuple(range(1, 7))
+
+
+def _bs_geometry(kernel_size):
+  """One square image per kernel for every depth <= 6: side 12r + 4, output pixel (6r + 2,
+  6r + 3), so the deepest window (6r rows above, 6r columns either side) fits with a margin of at
+  least one pixel (a field leaking past the window would show) and the pixel is off the diagonal
+  (a transposed field would show). The minimum for depth L alone is (Lr + 1) x (2Lr + 1)."""
+  r = (kernel_size - 1) // 2
+  return r, 12 * r + 4, (6 * r + 2, 6 * r + 3)
+
+
+@functools.lru_cache(maxsize=None)
+def _bs_fields(kernel_size):
+  """Per-depth fields of the 6-layer masked stack (A, B x 5) and gated stack at the pixel, one
+  compiled program each: pixel_field(layers=True) reads every layer's output."""
+  r, size, pixel = _bs_geometry(kernel_size)
+  stack = mc.MaskedStack(("A",) + ("B",) * (max(BS_DEPTHS) - 1), features=1, out_features=1,
+                         kernel_size=kernel_size)
+  gated = mc.GatedPixelCNN(num_layers=max(BS_DEPTHS), features=1, kernel_size=kernel_size)
+  return (mc.pixel_field(stack, size, pixel, layers=True, num_draws=2),
+          mc.pixel_field(gated, size, pixel, layers=True, num_draws=2))
+
+
+def check_blind_spot_law(key, cfg: Config) -> Evidence:
+  mismatch, rows, gated_bad = 0, [], 0
+  wrong_law = 0  # kernel 3's count applied to every kernel: the plausible slip, for the record
+  for k in BS_KERNELS:
+    r, size, (pr, pc) = _bs_geometry(k)
+    stack, gated = _bs_fields(k)
+    for L in BS_DEPTHS:
+      window = receptive_window(r, L)
+      field = {(i - pr, j - pc) for i, j in stack[L - 1]}
+      blind = window - field
+      law = blind_spot_law(r, L)
+      outside = field - window
+      mismatch += len(blind ^ law) + len(outside)
+      g = {(i - pr, j - pc) for i, j in gated[L - 1]}
+      gated_bad += len(window ^ g)
+      wrong_law += abs(len(law) - L * (L - 1) // 2)
+      rows.append(f"k={k} L={L}: {len(blind)} (law {len(law)})")
+  return Evidence(mismatch + gated_bad, 0, 0, "==",
+                  "exact (set equality: Jacobian field vs the closed form, pixel by pixel)",
+                  "blind spot of A + (L-1) x B inside the receptive window, from the flax stack's "
+                  "Jacobian (pixel_field, random + structural draws) vs r L (L-1)/2: " +
+                  "; ".join(rows) + f". Pixels off the law or outside the window: {mismatch}; "
+                  f"gated stack (same kernels and depths) field vs the whole window: {gated_bad} "
+                  f"pixels differ. Kernel 3's law L(L-1)/2 applied to kernel 5 would be off by "
+                  f"{wrong_law} pixels over these depths.",
+                  detects=0.5, effect=1, effect_what="one pixel in one (kernel, depth)")
+
+
 CLAIMS = [
     *[Claim(f"q4.field_{a}{b}", f"Q4.{n + 1}", "theorem",
             f"receptive field of 33 under mask {a} then {b} (Jacobian = set propagation)",
@@ -187,6 +268,10 @@ CLAIMS = [
     Claim("q4.gated_no_blind_spot", "Q4", "theorem",
           "gated PixelCNN (vertical + horizontal stacks) sees every predecessor and nothing else",
           check_gated),
+    Claim("q4.blind_spot_law", "Q4.2", "theorem",
+          "A + (L-1) x B with kernel 2r+1 misses r L (L-1)/2 predecessors in its receptive window "
+          "(Jacobian = closed form, k = 3, 5, L = 1..6); the gated stack misses none",
+          check_blind_spot_law),
     Claim("q4.colour_channels", "Q4", "theorem",
           "PixelCNN R,G,B masks: autoregressive over (pixel, channel); G sees R, B sees R and G",
           check_colour),
