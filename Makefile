@@ -22,9 +22,11 @@ verify: $(STAMP)
 verify-x64: $(STAMP)
 	$(BIN)/gdm-jax verify --x64
 
-# pytest exits 5 when it collected no test; make treats any non-zero status as failure.
+# pytest exits 5 when it collected no test; make treats any non-zero status as failure. Two
+# processes (pytest-xdist), whole files to each, so a file's module fixtures run once: most of a
+# test's time is XLA compiling on one core, and CI has two.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests
 
 report: $(STAMP)
 	$(BIN)/gdm-jax report --out report

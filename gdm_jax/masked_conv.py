@@ -255,9 +255,12 @@ def _pixel_dependencies(module, size, channels, pixel, num_draws, layers, key):
 
   keys = jax.vmap(lambda n: jax.random.fold_in(key, n))(jnp.arange(num_draws))
   variables, xs = jax.vmap(init)(keys)
-  rand = jnp.any(jax.vmap(seen)(variables, xs), 0)
   first = jax.tree_util.tree_map(lambda a: a[0], variables)
-  return rand | seen({"params": _positive(first["params"])}, jnp.zeros(shape))
+  # the structural draw joins the random ones in one vmapped program (traced and compiled once)
+  variables = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b[None]]), variables,
+                                     {"params": _positive(first["params"])})
+  xs = jnp.concatenate([xs, jnp.zeros((1,) + shape, xs.dtype)])
+  return jnp.any(jax.vmap(seen)(variables, xs), 0)
 
 
 def pixel_field(module: nn.Module, size: int, pixel: tuple[int, int], channels: int = 1,

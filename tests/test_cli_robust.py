@@ -53,7 +53,7 @@ cs = [Claim("t.slow", "T", "theorem", "s", slow, shares="g"),
       Claim("t.after", "T", "theorem", "s", ok, shares="g"),
       Claim("t.dies", "T", "theorem", "s", dies), Claim("t.ok", "T", "theorem", "s", ok)]
 assert _fork_is_safe()
-for r in run_claims(cs, Config(), workers=2, timeout=1.0):
+for r in run_claims(cs, Config(), workers=2, timeout=5.0):  # t.dies dies well within 5 s
   print(r.claim.id, r.verdict, r.evidence.detail, sep="|")
 """
 
