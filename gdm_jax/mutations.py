@@ -1177,6 +1177,63 @@ MI_MUTATIONS = (
 MUTATIONS = MUTATIONS + MI_MUTATIONS
 
 
+
+# ---------------------------------------------------------------------------------------------
+# Referee (refmi): mistakes in gdm_jax.mi that the first mi.* claims let through.
+
+
+def _nwj_variance_no_swap(orig):
+  def nwj_variance(rho, d, batch):
+    r2 = jnp.asarray(rho) ** 2
+    marg = jnp.exp(-d * jnp.log1p(-r2)) - 1.0  # r_ij and r_ji taken as uncorrelated
+    return d * r2 / batch + marg / (batch * (batch - 1))
+  return nwj_variance
+
+
+def _nwj_variance_joint_over_one_minus(orig):
+  def nwj_variance(rho, d, batch):
+    r2 = jnp.asarray(rho) ** 2
+    marg = jnp.exp(-d * jnp.log1p(-r2)) + jnp.exp(-d * jnp.log1p(-r2 * r2)) - 2.0
+    return d * r2 / (1.0 - r2) / batch + marg / (batch * (batch - 1))  # Var_p log r per coord.
+  return nwj_variance
+
+
+def _train_critic_always_infonce(orig):
+  def train_critic(key, rho, d, estimator="infonce", steps=1000, batch=64, hidden=64, embed=32,
+                   learning_rate=1e-3):
+    # objectives = [lambda s: _estimator(name)(s) for name in ESTIMATORS]: the late-binding
+    # closure makes every entry InfoNCE, so the estimator argument is ignored
+    return orig(key, rho, d, "infonce", steps, batch, hidden, embed, learning_rate)
+  return train_critic
+
+
+def _gaussian_mi_log(orig):
+  return lambda rho, d: -0.5 * d * jnp.log(1.0 - jnp.asarray(rho) ** 2)
+
+
+def _rho_for_mi_exp(orig):
+  return lambda value, d: jnp.sqrt(1.0 - jnp.exp(-2.0 * jnp.asarray(value) / d))
+
+
+REFMI = (
+    Mutation("mi_nwj_variance_no_swap", "NWJ's variance with r_ij and r_ji uncorrelated (the "
+             "(1 - rho^4)^-d - 1 swap covariance dropped)",
+             ((_MI, "nwj_variance", _nwj_variance_no_swap),), "mi.*"),
+    Mutation("mi_nwj_variance_joint_term", "NWJ's variance with Var_p log r = rho^2/(1 - rho^2) "
+             "per coordinate (rho^2 is right)",
+             ((_MI, "nwj_variance", _nwj_variance_joint_over_one_minus),), "mi.*"),
+    Mutation("mi_train_critic_ignores_estimator", "train_critic optimises InfoNCE whatever "
+             "estimator is asked for (a late-binding closure over the names)",
+             ((_MI, "train_critic", _train_critic_always_infonce),), "mi.*"),
+    Mutation("mi_gaussian_mi_log_not_log1p", "the benchmark's I as -(d/2) log(1 - rho^2) "
+             "(1 - rho^2 rounds: no relative accuracy at small rho)",
+             ((_MI, "gaussian_mi", _gaussian_mi_log),), "mi.*"),
+    Mutation("mi_rho_for_mi_exp_not_expm1", "rho_for_mi as sqrt(1 - exp(-2I/d)) (1 - exp "
+             "cancels at small I)", ((_MI, "rho_for_mi", _rho_for_mi_exp),), "mi.*"),
+)
+MUTATIONS = MUTATIONS + REFMI
+
+
 def _resolve(path: str):
   parts = path.split(".")
   for i in range(len(parts), 0, -1):
