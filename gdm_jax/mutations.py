@@ -1215,6 +1215,16 @@ def _rho_for_mi_exp(orig):
   return lambda value, d: jnp.sqrt(1.0 - jnp.exp(-2.0 * jnp.asarray(value) / d))
 
 
+def _sample_shared_eps(orig):
+  def correlated_gaussian_sample(key, rho, d, n, dtype=None):
+    rho = jnp.asarray(rho, dtype)
+    kx, ke = jax.random.split(key)
+    x = jax.random.normal(kx, (n, d), rho.dtype)
+    eps = jax.random.normal(ke, (n, 1), rho.dtype)  # one noise per pair, broadcast over d
+    return x, rho * x + jnp.sqrt(1.0 - rho * rho) * eps
+  return correlated_gaussian_sample
+
+
 REFMI = (
     Mutation("mi_nwj_variance_no_swap", "NWJ's variance with r_ij and r_ji uncorrelated (the "
              "(1 - rho^4)^-d - 1 swap covariance dropped)",
@@ -1228,6 +1238,9 @@ REFMI = (
     Mutation("mi_gaussian_mi_log_not_log1p", "the benchmark's I as -(d/2) log(1 - rho^2) "
              "(1 - rho^2 rounds: no relative accuracy at small rho)",
              ((_MI, "gaussian_mi", _gaussian_mi_log),), "mi.*"),
+    Mutation("mi_sample_shared_noise", "the benchmark's y with one noise per pair broadcast over "
+             "the d coordinates (eps of shape [n, 1]): every estimator's mean is unchanged",
+             ((_MI, "correlated_gaussian_sample", _sample_shared_eps),), "mi.*"),
     Mutation("mi_rho_for_mi_exp_not_expm1", "rho_for_mi as sqrt(1 - exp(-2I/d)) (1 - exp "
              "cancels at small I)", ((_MI, "rho_for_mi", _rho_for_mi_exp),), "mi.*"),
 )

@@ -655,7 +655,57 @@ def check_train_critic_objective(key, cfg: Config) -> Evidence:
                   "library's (the smaller of NWJ's and DV's)")
 
 
+
+COV_RHO, COV_DIM, COV_N = 0.6, 6, 20_000
+
+
+@functools.partial(jax.jit, static_argnums=(2,))
+def _benchmark_pairs(key, rho, dtype):
+  return mi.correlated_gaussian_sample(key, rho, COV_DIM, COV_N, dtype)
+
+
+def check_sample_covariance(key, cfg: Config) -> Evidence:
+  r"""The sampler against its definition: :math:`(x, y)` is Gaussian (a linear map of Gaussian
+  noise), so its mean 0 and covariance :math:`[[I, \rho I], [\rho I, I]]` are all there is to
+  check; every mean and every covariance entry gets a z-test with the oracle SE
+  :math:`\sqrt{(S_{aa} S_{bb} + S_{ab}^2)/n}` of a product of zero-mean Gaussians."""
+  rho = jnp.asarray(COV_RHO, cfg.dtype)
+  r64 = float(np.float64(np.asarray(rho)))
+  x, y = _benchmark_pairs(key, rho, cfg.dtype)
+  z = np.concatenate([np.asarray(x, np.float64), np.asarray(y, np.float64)], 1)  # [n, 2d]
+  n, m = z.shape
+  eye = np.eye(COV_DIM)
+  cov = np.block([[eye, r64 * eye], [r64 * eye, eye]])
+  emp = z.T @ z / n
+  se_cov = np.sqrt((np.outer(np.diag(cov), np.diag(cov)) + cov ** 2) / n)
+  iu = np.triu_indices(m)
+  t_cov = np.abs(emp - cov)[iu] / se_cov[iu]
+  t_mean = np.abs(z.mean(0)) * math.sqrt(n)
+  split = t_cov.size + m
+  zc = cfg.z(split=split)
+  worst = int(np.argmax(t_cov))
+  # Mistakes: y = rho x + (1 - rho^2) eps (Var y = rho^2 + (1 - rho^2)^2), one noise shared by
+  # the coordinates of y (Cov(y_k, y_l) = 1 - rho^2), y = rho x + sqrt(1 - rho) eps.
+  se_var_y, se_yy = math.sqrt(2.0 / n), math.sqrt(1.0 / n)
+  effect = min(abs(r64 ** 2 + (1 - r64 ** 2) ** 2 - 1) / se_var_y,
+               (1 - r64 ** 2) / se_yy, abs(r64 ** 2 + 1 - r64 - 1) / se_var_y)
+  return Evidence(float(max(t_cov.max(), t_mean.max())), 0.0, zc, "<=",
+                  cfg.z_origin(zc, True, split) + " per entry (the SE is the oracle's)",
+                  f"max |z| over the {m} means and {t_cov.size} covariance entries of "
+                  f"correlated_gaussian_sample(rho = {COV_RHO}, d = {COV_DIM}, n = {COV_N}) vs "
+                  f"mean 0 and [[I, rho I], [rho I, I]]: means {t_mean.max():.2f}, covariance "
+                  f"{t_cov.max():.2f} (entry {tuple(int(a[worst]) for a in iu)}: "
+                  f"{emp[iu][worst]:.4f} vs {cov[iu][worst]:.4f})",
+                  detects=cfg.detects(1.0, None, split=split), effect=effect,
+                  effect_what="in SEs, the smallest of three samplers' worst entry: y = rho x + "
+                  "(1 - rho^2) eps, one noise shared by y's coordinates, sqrt(1 - rho) for "
+                  "sqrt(1 - rho^2)")
+
+
 CLAIMS = [
+    Claim("mi.sample_covariance", "MI", "theorem",
+          "the benchmark's sampler has mean 0 and covariance [[I, rho I], [rho I, I]] (every "
+          "entry z-tested)", check_sample_covariance, stochastic=True),
     Claim("mi.gaussian_benchmark", "MI", "theorem",
           "the benchmark's I = -(d/2) log(1 - rho^2), its inverse, and the optimal critic "
           "log p(y|x)/p(y) match Gaussian log-determinants and log-densities",
