@@ -1225,6 +1225,24 @@ def _sample_shared_eps(orig):
   return correlated_gaussian_sample
 
 
+def _critic_transposed(orig):
+  class SeparableCritic(orig):
+    """scores[i, j] = g(x_j)^T h(y_i): the score matrix transposed (h @ g.T)."""
+
+    @nn.compact
+    def __call__(self, x, y):
+      g = _mi_mlp()((self.hidden, self.hidden, self.embed), name="g")(x)
+      h = _mi_mlp()((self.hidden, self.hidden, self.embed), name="h")(y)
+      return h @ g.T
+  SeparableCritic.__name__ = SeparableCritic.__qualname__ = "SeparableCritic"
+  return SeparableCritic
+
+
+def _mi_mlp():
+  from gdm_jax.models import MLP
+  return MLP
+
+
 REFMI = (
     Mutation("mi_nwj_variance_no_swap", "NWJ's variance with r_ij and r_ji uncorrelated (the "
              "(1 - rho^4)^-d - 1 swap covariance dropped)",
@@ -1241,6 +1259,9 @@ REFMI = (
     Mutation("mi_sample_shared_noise", "the benchmark's y with one noise per pair broadcast over "
              "the d coordinates (eps of shape [n, 1]): every estimator's mean is unchanged",
              ((_MI, "correlated_gaussian_sample", _sample_shared_eps),), "mi.*"),
+    Mutation("mi_critic_transposed", "SeparableCritic returns h(y) g(x)^T: scores[i, j] = "
+             "f(x_j, y_i) (the symmetric benchmark trains it just as well)",
+             ((_MI, "SeparableCritic", _critic_transposed),), "mi.*"),
     Mutation("mi_rho_for_mi_exp_not_expm1", "rho_for_mi as sqrt(1 - exp(-2I/d)) (1 - exp "
              "cancels at small I)", ((_MI, "rho_for_mi", _rho_for_mi_exp),), "mi.*"),
 )

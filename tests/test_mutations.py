@@ -217,6 +217,8 @@ PROBES = {
     "mi_critic_minimises": lambda: mi.train_critic(_key(5), 0.5, 2, "infonce", steps=3, batch=4,
                                                    hidden=4, embed=2)[1],
     "mi_sample_shared_noise": lambda: mi.correlated_gaussian_sample(_key(), 0.5, 2, 3, F64),
+    "mi_critic_transposed": lambda: (lambda net: net.apply(
+        net.init(_key(), _Z0[:1], _Z0[:1]), _Z0, _Z0[::-1] * 0.5))(mi.SeparableCritic(4, 2)),
     "mi_nwj_variance_no_swap": lambda: mi.nwj_variance(jnp.asarray(0.5, F64), 3, 4),
     "mi_nwj_variance_joint_term": lambda: mi.nwj_variance(jnp.asarray(0.5, F64), 3, 4),
     "mi_train_critic_ignores_estimator": lambda: mi.train_critic(

@@ -404,7 +404,7 @@ REACHED_BY: dict[str, list[str]] = {
         "test:tests/test_mi.py::test_nwj_variance_matches_monte_carlo",
         "test:tests/test_mi.py::test_nwj_variance_brute_force_oracle"],
     "gdm_jax.mi.SeparableCritic": [
-        "claim:mi.trained_critic", "test:tests/test_mi.py::test_trained_critic_improves_infonce"],
+        "claim:mi.critic_layout", "claim:mi.trained_critic", "test:tests/test_mi.py::test_trained_critic_improves_infonce"],
     "gdm_jax.mi.train_critic": [
         "claim:mi.trained_critic", "claim:mi.train_critic_objective",
         "test:tests/test_mi.py::test_trained_critic_improves_infonce",

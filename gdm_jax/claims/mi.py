@@ -596,6 +596,36 @@ def check_trained_critic(key, cfg: Config) -> Evidence:
 
 
 
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _critic_layout(key, dtype):
+  """A randomly initialised SeparableCritic on x [4, d], y [4, d] (the matrix and every pair
+  alone) and on x [3, d], y [5, d] (the shape)."""
+  kp, kx, ky = jax.random.split(key, 3)
+  net = mi.SeparableCritic(16, 8)
+  x = jax.random.normal(kx, (5, D), dtype)
+  y = jax.random.normal(ky, (5, D), dtype)
+  params = net.init(kp, x[:1], y[:1])
+  full = net.apply(params, x[:4], y[:4])
+  pairs = jax.vmap(lambda a: jax.vmap(lambda b: net.apply(params, a[None], b[None])[0, 0])(y[:4]))(
+      x[:4])
+  return full, pairs, net.apply(params, x[:3], y)
+
+
+def check_critic_layout(key, cfg: Config) -> Evidence:
+  full, pairs, rect = (np.asarray(a, np.float64) for a in _critic_layout(key, cfg.dtype))
+  shape_ok = rect.shape == (3, 5)
+  err = max_rel_error(full, pairs) + (0.0 if shape_ok else 1.0)  # + 1 for a wrong shape
+  return Evidence(err, 0.0, cfg.rtol, "==", cfg.dtype_origin(),
+                  "max rel. error of SeparableCritic's score matrix on x, y [4, d] vs the critic "
+                  "applied to each pair (x_i, y_j) alone (the definition scores[i, j] = f(x_i, "
+                  f"y_j)); on x [3, d], y [5, d] it returns shape {rect.shape} (needs (3, 5); 1 is added "
+                  "to the error otherwise)",
+                  effect=max_rel_error(pairs.T, pairs),  # from the pairs alone
+                  effect_what="the transposed matrix f(x_j, y_i) (h @ g.T), which the symmetric "
+                  "benchmark trains as well as the right one")
+
+
 OBJ_MI, OBJ_STEPS, OBJ_BATCH, OBJ_REPS = 2.0, 256, 32, 256
 
 
@@ -735,6 +765,9 @@ CLAIMS = [
           "Song & Ermon's self-consistency: dropping half of y halves the NWJ estimate, and "
           "independent x, y give E[NWJ], E[InfoNCE] <= 0", check_self_consistency,
           stochastic=True, shares="mi.optimal"),
+    Claim("mi.critic_layout", "MI", "theorem",
+          "SeparableCritic's score matrix holds f(x_i, y_j) at [i, j] (each pair scored alone)",
+          check_critic_layout),
     Claim("mi.train_critic_objective", "MI", "theorem",
           "train_critic optimises the estimator it is asked for: with learning rate 0 its curve "
           "draws that estimator of the initial critic", check_train_critic_objective,
