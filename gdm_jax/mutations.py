@@ -1322,6 +1322,95 @@ VAE = (
 )
 MUTATIONS = MUTATIONS + VAE
 
+# ---------------------------------------------------------------------------------------------
+# Referee (refmi): mistakes in gdm_jax.mi that the first mi.* claims let through.
+
+
+def _nwj_variance_no_swap(orig):
+  def nwj_variance(rho, d, batch):
+    r2 = jnp.asarray(rho) ** 2
+    marg = jnp.exp(-d * jnp.log1p(-r2)) - 1.0  # r_ij and r_ji taken as uncorrelated
+    return d * r2 / batch + marg / (batch * (batch - 1))
+  return nwj_variance
+
+
+def _nwj_variance_joint_over_one_minus(orig):
+  def nwj_variance(rho, d, batch):
+    r2 = jnp.asarray(rho) ** 2
+    marg = jnp.exp(-d * jnp.log1p(-r2)) + jnp.exp(-d * jnp.log1p(-r2 * r2)) - 2.0
+    return d * r2 / (1.0 - r2) / batch + marg / (batch * (batch - 1))  # Var_p log r per coord.
+  return nwj_variance
+
+
+def _train_critic_always_infonce(orig):
+  def train_critic(key, rho, d, estimator="infonce", steps=1000, batch=64, hidden=64, embed=32,
+                   learning_rate=1e-3):
+    # objectives = [lambda s: _estimator(name)(s) for name in ESTIMATORS]: the late-binding
+    # closure makes every entry InfoNCE, so the estimator argument is ignored
+    return orig(key, rho, d, "infonce", steps, batch, hidden, embed, learning_rate)
+  return train_critic
+
+
+def _gaussian_mi_log(orig):
+  return lambda rho, d: -0.5 * d * jnp.log(1.0 - jnp.asarray(rho) ** 2)
+
+
+def _rho_for_mi_exp(orig):
+  return lambda value, d: jnp.sqrt(1.0 - jnp.exp(-2.0 * jnp.asarray(value) / d))
+
+
+def _sample_shared_eps(orig):
+  def correlated_gaussian_sample(key, rho, d, n, dtype=None):
+    rho = jnp.asarray(rho, dtype)
+    kx, ke = jax.random.split(key)
+    x = jax.random.normal(kx, (n, d), rho.dtype)
+    eps = jax.random.normal(ke, (n, 1), rho.dtype)  # one noise per pair, broadcast over d
+    return x, rho * x + jnp.sqrt(1.0 - rho * rho) * eps
+  return correlated_gaussian_sample
+
+
+def _critic_transposed(orig):
+  class SeparableCritic(orig):
+    """scores[i, j] = g(x_j)^T h(y_i): the score matrix transposed (h @ g.T)."""
+
+    @nn.compact
+    def __call__(self, x, y):
+      g = _mi_mlp()((self.hidden, self.hidden, self.embed), name="g")(x)
+      h = _mi_mlp()((self.hidden, self.hidden, self.embed), name="h")(y)
+      return h @ g.T
+  SeparableCritic.__name__ = SeparableCritic.__qualname__ = "SeparableCritic"
+  return SeparableCritic
+
+
+def _mi_mlp():
+  from gdm_jax.models import MLP
+  return MLP
+
+
+REFMI = (
+    Mutation("mi_nwj_variance_no_swap", "NWJ's variance with r_ij and r_ji uncorrelated (the "
+             "(1 - rho^4)^-d - 1 swap covariance dropped)",
+             ((_MI, "nwj_variance", _nwj_variance_no_swap),), "mi.*"),
+    Mutation("mi_nwj_variance_joint_term", "NWJ's variance with Var_p log r = rho^2/(1 - rho^2) "
+             "per coordinate (rho^2 is right)",
+             ((_MI, "nwj_variance", _nwj_variance_joint_over_one_minus),), "mi.*"),
+    Mutation("mi_train_critic_ignores_estimator", "train_critic optimises InfoNCE whatever "
+             "estimator is asked for (a late-binding closure over the names)",
+             ((_MI, "train_critic", _train_critic_always_infonce),), "mi.*"),
+    Mutation("mi_gaussian_mi_log_not_log1p", "the benchmark's I as -(d/2) log(1 - rho^2) "
+             "(1 - rho^2 rounds: no relative accuracy at small rho)",
+             ((_MI, "gaussian_mi", _gaussian_mi_log),), "mi.*"),
+    Mutation("mi_sample_shared_noise", "the benchmark's y with one noise per pair broadcast over "
+             "the d coordinates (eps of shape [n, 1]): every estimator's mean is unchanged",
+             ((_MI, "correlated_gaussian_sample", _sample_shared_eps),), "mi.*"),
+    Mutation("mi_critic_transposed", "SeparableCritic returns h(y) g(x)^T: scores[i, j] = "
+             "f(x_j, y_i) (the symmetric benchmark trains it just as well)",
+             ((_MI, "SeparableCritic", _critic_transposed),), "mi.*"),
+    Mutation("mi_rho_for_mi_exp_not_expm1", "rho_for_mi as sqrt(1 - exp(-2I/d)) (1 - exp "
+             "cancels at small I)", ((_MI, "rho_for_mi", _rho_for_mi_exp),), "mi.*"),
+)
+MUTATIONS = MUTATIONS + REFMI
+
 
 def _resolve(path: str):
   parts = path.split(".")

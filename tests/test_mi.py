@@ -84,7 +84,8 @@ def test_nwj_variance_matches_monte_carlo():
   est = np.asarray(jax.vmap(one)(jax.random.split(jax.random.key(4), reps)))
   var, se = est.var(ddof=1), sweeps.variance_se(est)
   assert abs(var - float(mi.nwj_variance(rho, d, b))) < 5 * se
-  # the swap covariance (1 - rho^4)^-d - 1 is part of it: the formula without it is further off
+  # (at rho = 0.12 the swap covariance is 1% of the variance, below 5 SE: the formula is checked
+  # term by term in test_nwj_variance_brute_force_oracle); the mean is I (NWJ unbiased at f*):
   assert abs(float(mi.gaussian_mi(rho, d)) - est.mean()) < 5 * est.std() / math.sqrt(reps)
 
 
@@ -116,3 +117,36 @@ def test_trained_critic_improves_infonce():
 def test_bad_input(call, match):
   with pytest.raises(ValueError, match=match):
     call()
+
+
+def test_nwj_variance_brute_force_oracle():
+  """The claims' brute-force oracle (mi.nwj_variance_formula) against numpy sampling of NWJ at
+  1 + log r (log r from the bivariate normal density, not from the library), and the library's
+  closed form against the oracle where the swap covariance matters (rho = 0.6)."""
+  from gdm_jax.claims.mi import nwj_variance64
+  rho, b, n = 0.2, 3, 200_000
+  rng = np.random.default_rng(0)
+  x = rng.standard_normal((n, b))
+  y = rho * x + math.sqrt(1 - rho * rho) * rng.standard_normal((n, b))
+  xi, yj = x[:, :, None], y[:, None, :]
+  log_r = (-0.5 * (xi * xi - 2 * rho * xi * yj + yj * yj) / (1 - rho * rho)
+           - 0.5 * math.log(1 - rho * rho) + 0.5 * (xi * xi + yj * yj))
+  off = ~np.eye(b, dtype=bool)
+  est = 1.0 + np.einsum("nii->n", log_r) / b - np.exp(log_r[:, off]).mean(1)
+  se = float(sweeps.variance_se(est))
+  assert abs(np.var(est, ddof=1) - nwj_variance64(rho, 1, b)) < 5 * se
+  for r, d, bb in ((0.6, 2, 3), (-0.45, 3, 2)):
+    assert math.isclose(float(mi.nwj_variance(jnp.asarray(r, F64), d, bb)),
+                        nwj_variance64(r, d, bb), rel_tol=1e-12)
+
+
+def test_train_critic_with_zero_learning_rate_draws_the_requested_estimator():
+  """learning rate 0 keeps the initial critic (the basis of mi.train_critic_objective): the three
+  estimators' runs end at the same parameters, and their curves differ (the argument is used)."""
+  out = {e: mi.train_critic(jax.random.key(3), 0.5, 2, e, steps=20, batch=8, hidden=4, embed=2,
+                            learning_rate=0.0) for e in mi.ESTIMATORS}
+  leaves = {e: jax.tree_util.tree_leaves(out[e][0]) for e in mi.ESTIMATORS}
+  for e in mi.ESTIMATORS:
+    assert all(np.array_equal(a, b) for a, b in zip(leaves[e], leaves["infonce"]))
+  curves = [np.asarray(out[e][1]) for e in mi.ESTIMATORS]
+  assert min(np.max(np.abs(a - b)) for i, a in enumerate(curves) for b in curves[i + 1:]) > 1e-3

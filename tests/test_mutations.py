@@ -239,6 +239,17 @@ PROBES = {
                                                    hidden=4, embed=2)[1],
     "snr_rms_over_variance": lambda: sweeps.snr_rms(np.linspace(0.0, 1.0, 40).reshape(20, 2) ** 2,
                                               blocks=5),
+    "mi_sample_shared_noise": lambda: mi.correlated_gaussian_sample(_key(), 0.5, 2, 3, F64),
+    "mi_critic_transposed": lambda: (lambda net: net.apply(
+        net.init(_key(), _Z0[:1], _Z0[:1]), _Z0, _Z0[::-1] * 0.5))(mi.SeparableCritic(4, 2)),
+    "mi_nwj_variance_no_swap": lambda: mi.nwj_variance(jnp.asarray(0.5, F64), 3, 4),
+    "mi_nwj_variance_joint_term": lambda: mi.nwj_variance(jnp.asarray(0.5, F64), 3, 4),
+    "mi_train_critic_ignores_estimator": lambda: mi.train_critic(
+        _key(5), 0.5, 2, "nwj", steps=3, batch=4, hidden=4, embed=2)[1],
+    # float32: its rounding of 1 - rho^2 (1 - e^-x) shows above _same's atol
+    "mi_gaussian_mi_log_not_log1p": lambda: mi.gaussian_mi(jnp.array([1e-3, 0.3], jnp.float32),
+                                                           2),
+    "mi_rho_for_mi_exp_not_expm1": lambda: mi.rho_for_mi(jnp.array([1e-6, 0.5], jnp.float32), 2),
     "loglog_slope_semilog": lambda: sweeps.fit_loglog([1, 2, 4, 8], [1.0, 0.5, 0.25, 0.125],
                                                       [0.01] * 4).slope,
     "bernoulli_x_flipped": lambda: vl.bernoulli_log_prob(_X[:, :2] > 0, _X[:, 2:]),
