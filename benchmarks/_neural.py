@@ -64,6 +64,17 @@ def decoder_chain(params, B, K):
   return f, jax.ShapeDtypeStruct((B * K, LATENT), jnp.float32)
 
 
+def log_joint_on_latents(params, x, K, chunk):
+  """The second roofline: the model's own ``log_joint`` (decoder and Bernoulli likelihood) on
+  ``[B, K, 50]`` given latents, ``chunk`` of K at a time for the B points together; no sampling,
+  no proposal, no log-sum-exp. What any estimator of L_K must at least spend."""
+  def f(z):
+    zc = z.reshape(x.shape[0], K // chunk, chunk, LATENT).transpose(1, 0, 2, 3)
+    return jax.lax.map(lambda c: jax.vmap(lambda xi, zi: log_joint(params, xi, zi).sum())(
+        x, c).sum(), zc).sum()
+  return f, jax.ShapeDtypeStruct((x.shape[0], K, LATENT), jnp.float32)
+
+
 def numpyro_lk(params, x, K):
   import numpyro
   import numpyro.distributions as nd
