@@ -25,17 +25,11 @@ def run32(tmp_path_factory):
   return _verify(tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def run64(tmp_path_factory):
-  return _verify(tmp_path_factory, "--x64")
-
-
-@pytest.mark.parametrize("which", ["run32", "run64"])
-def test_every_theorem_holds_and_every_erratum_is_refuted(which, request):
-  proc, doc = request.getfixturevalue(which)
+def test_every_theorem_holds_and_every_erratum_is_refuted(run32):
+  proc, doc = run32
   bad = [(c["id"], c["verdict"], c["detail"]) for c in doc["claims"] if not c["ok"]]
   assert proc.returncode == 0 and not bad, (bad, proc.stdout[-3000:], proc.stderr[-3000:])
-  assert doc["environment"]["x64"] == (which == "run64")
+  assert doc["environment"]["x64"] is False
   assert len(doc["claims"]) == len(claims.REGISTRY)
   for c in doc["claims"]:
     assert set(c) >= {"id", "question", "kind", "statement", "measured", "reference",
