@@ -22,12 +22,19 @@ STRUCTURAL_OR_THRESHOLD = {
     "q4.blind_spot_law", "q4.a_layer_autoregressive", "q4.gated_no_blind_spot",
     "q6.trained_critics", "q2.instance_optimum", "q2.amortised_kl_ge_instance",
     "mi.trained_critic"}
+#: And, for the suite's time budget, the float64 claims that take 3 s or more cold (2026-11-26,
+#: 2 cores; 24 s together): their float64 arithmetic is also checked by the unit tests named.
+HEAVY = {"q1.diag_affine_density",      # tests/test_change_of_variables.py (scipy, float64)
+         "q1.full_affine_density",      # tests/test_change_of_variables.py (scipy, float64)
+         "q2.written_same_per_iteration",  # tests/test_amortized.py
+         "q3.estimator_exact",          # tests/test_bounds.py (float64 oracles)
+         "q3.vae_log_joint"}            # tests/test_vae.py (scipy, float64)
 
 
 def test_deterministic_claims_hold_in_float64(tmp_path):
   ids = [c.id for c in claims.REGISTRY
-         if not c.stochastic and c.id not in STRUCTURAL_OR_THRESHOLD]
-  assert STRUCTURAL_OR_THRESHOLD <= {c.id for c in claims.REGISTRY}
+         if not c.stochastic and c.id not in STRUCTURAL_OR_THRESHOLD | HEAVY]
+  assert STRUCTURAL_OR_THRESHOLD | HEAVY <= {c.id for c in claims.REGISTRY}
   out = tmp_path / "v64.json"
   proc = subprocess.run([sys.executable, "-m", "gdm_jax.cli", "verify", "--x64", "--json",
                          str(out), "--only", ",".join(ids)], capture_output=True, text=True,
