@@ -218,8 +218,8 @@ def per_sample_bytes(key: Array, log_joint: Callable[[Array], Array],
   spec = jax.ShapeDtypeStruct(jnp.shape(key), key.dtype)  # abstract: no key is consumed
   one, two = program(1), program(2)
   if len(one) != len(two):  # a program whose structure depends on n: count its outputs only
-    return _draw_bytes(key, log_joint, sample_and_log_q), _draw_bytes(key, log_joint,
-                                                                      sample_and_log_q)
+    outputs = _draw_bytes(key, log_joint, sample_and_log_q)
+    return outputs, outputs
   grow = [max(b - a, 0) for a, b in zip(one, two)]
   return max(grow + [1]), max(sum(grow), 1)
 
