@@ -326,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
   _common(m)
   m.add_argument("--mutation", default=None, help="glob of mutation names (default: all)")
   m.add_argument("--json", type=_out_file, default=None, metavar="PATH")
+  m.add_argument("--per-claim", action="store_true",
+                 help="per-claim power: each claim (--only selects) runs alone with each mistake "
+                 "it names (Claim.mistakes) and must flip by its verdict")
   s = sub.add_parser("seeds", help="rerun the Monte Carlo claims over many seeds at a loose "
                      "per-claim rate and compare the observed false-failure rate with the design")
   _common(s)
@@ -565,6 +568,8 @@ def cmd_report(args) -> int:
 
 def cmd_mutate(args) -> int:
   args.cache_on = setup_jax(args.x64, not args.no_cache)
+  if args.per_claim:
+    return _mutate_per_claim(args)
   import fnmatch
   from rich.markup import escape
   from gdm_jax import mutations
@@ -595,6 +600,51 @@ def cmd_mutate(args) -> int:
         for m, c, f, vd in rows]}
     saved = _save(console, args.json, lambda p: p.write_text(json.dumps(doc, indent=2)))
   return 0 if score == len(rows) and saved else 1
+
+
+def _mutate_per_claim(args) -> int:
+  """``gdm-jax mutate --per-claim``: the table claim, mutation, verdict without, verdict with.
+  Exit 0 when every pair flips by verdict and every selected claim names a mistake (or calls no
+  library code: counted apart)."""
+  import fnmatch
+  from rich.markup import escape
+  from gdm_jax import mutations
+  from gdm_jax.claims.core import Config
+  console = _console()
+  selected = _select(console, args.only)
+  if selected is None:
+    return 2
+  try:
+    pairs, oracle_only, unnamed = mutations.per_claim_plan(selected)
+  except ValueError as e:
+    console.print(f"[red]{escape(str(e))}[/red]")
+    return 2
+  if args.mutation is not None:
+    pairs = [(c, m) for c, m in pairs if fnmatch.fnmatch(m.name, args.mutation)]
+  cfg = Config(seed=args.seed, x64=args.x64, quick=args.quick)
+  console.print(f"{'claim':34s} {'mutation':34s} {'without':8s} {'with':8s}")
+  def show(row):
+    mark = "[green]flips[/green]" if row.flipped else "[bold red]BLIND[/bold red]"
+    console.print(f"{escape(f'{row.claim:34s}')} {escape(f'{row.mutation:34s}')} "
+                  f"{row.without:8s} {row.with_:8s} {mark}")
+  rows = mutations.run_per_claim(pairs, cfg, show)
+  flips = sum(r.flipped for r in rows)
+  claims_ok = {c.id for c, _ in pairs} - {r.claim for r in rows if not r.flipped}
+  named = len({c.id for c, _ in pairs})
+  console.print(f"per-claim power: {flips}/{len(rows)} pairs flip by verdict; {len(claims_ok)}/"
+                f"{named} claims flip on every mistake they name; {len(oracle_only)} call no "
+                f"library code (counted apart); {len(unnamed)} name no mistake yet")
+  for c in oracle_only:
+    console.print(f"  oracle only: {escape(c.id)}: {escape(c.oracle_only)}")
+  for c in unnamed:
+    console.print(f"  [red]no mistake named: {escape(c.id)}[/red]")
+  saved = True
+  if args.json:
+    doc = {"pairs": [r._asdict() for r in rows], "flips": flips, "total": len(rows),
+           "oracle_only": {c.id: c.oracle_only for c in oracle_only},
+           "unnamed": [c.id for c in unnamed]}
+    saved = _save(console, args.json, lambda p: p.write_text(json.dumps(doc, indent=2)))
+  return 0 if flips == len(rows) and not unnamed and saved else 1
 
 
 def cmd_seeds(args) -> int:

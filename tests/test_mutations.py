@@ -3,6 +3,8 @@ changes what its target computes on a small probe input, is undone on leaving ``
 every binding of the name it replaces, and names a narrow scope of claims; a few cheap mutations
 run through the real harness."""
 import fnmatch
+import importlib
+import pathlib
 import sys
 
 import flax.linen as nn
@@ -281,6 +283,12 @@ def _same(a, b) -> bool:
   return True
 
 
+# The per-question mutation modules (gdm_jax/mutations/q3.py, ...) keep their probes beside this
+# file, one module per question (tests/probes_q3.py, ...), each with a ``PROBES`` dict.
+for _path in sorted(pathlib.Path(__file__).parent.glob("probes_*.py")):
+  PROBES.update(importlib.import_module(_path.stem).PROBES)
+
+
 def test_every_mutation_has_a_probe():
   names = [m.name for m in mutations.MUTATIONS]
   assert len(names) == len(set(names)), "mutation names must be unique"
@@ -312,7 +320,7 @@ def _bindings(obj):
   """(module, name) of every binding of ``obj`` in the loaded gdm_jax modules (claims included)."""
   out = set()
   for name, mod in list(sys.modules.items()):
-    if not name.startswith("gdm_jax") or name == "gdm_jax.mutations" or mod is None:
+    if not name.startswith("gdm_jax") or name.startswith("gdm_jax.mutations") or mod is None:
       continue
     for attr, val in vars(mod).items():
       if val is obj:
@@ -365,3 +373,24 @@ def test_fast_mutations_are_caught_and_undone():
     assert verdicts[FAST[m.name][1]][0] != "error", verdicts  # a verdict, not a crash
   for (mod, attr), orig in saved.items():
     assert getattr(mutations._resolve(mod), attr) is orig
+
+
+def test_per_claim_plan_names_only_catalogue_mistakes():
+  """Every mistake a claim names is in the catalogue (the plan raises otherwise), and a claim
+  that names none says why it calls no library code, or is listed as unnamed."""
+  pairs, oracle_only, unnamed = mutations.per_claim_plan(claims.REGISTRY)
+  names = {m.name for m in mutations.MUTATIONS}
+  assert all(m.name in names for _, m in pairs)
+  assert all(c.oracle_only for c in oracle_only)
+  import dataclasses
+  bad = dataclasses.replace(claims.REGISTRY[0], mistakes=("no_such_mutation",))
+  with pytest.raises(ValueError, match="no_such_mutation"):
+    mutations.per_claim_plan([bad])
+
+
+def test_per_claim_flips_alone_by_verdict():
+  """``run_per_claim`` runs a claim alone with its own mistake: a flip is a verdict change."""
+  by = mutations.by_name()
+  c = claims.select("q7.disjoint_is_log2")[0]
+  (row,) = mutations.run_per_claim([(c, by["log_mixture_no_half"])], Config())
+  assert row.without == "holds" and row.with_ == "refuted" and row.flipped, row

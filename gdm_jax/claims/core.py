@@ -171,10 +171,19 @@ class Claim:
   check: Callable[[jax.Array, Config], Evidence]
   stochastic: bool = False
   shares: str | None = None
+  #: Names of catalogue mutations (``gdm_jax.mutations``) that plant the mistake this claim's
+  #: ``effect`` is about: ``gdm-jax mutate --per-claim`` runs each with this claim alone selected,
+  #: and the claim must flip by its verdict (not by ``error``).
+  mistakes: tuple[str, ...] = ()
+  #: Why the claim calls no library code (a pure oracle identity), or None. Such a claim has no
+  #: mistake of the library to catch; ``--per-claim`` counts it apart.
+  oracle_only: str | None = None
 
   def __post_init__(self):
     if self.kind not in ("theorem", "erratum"):
       raise ValueError(f"`kind` must be 'theorem' or 'erratum'; got {self.kind!r}.")
+    if isinstance(self.mistakes, str):
+      raise ValueError("`mistakes` must be a tuple of mutation names, not a string.")
 
   @property
   def expected_verdict(self) -> str:

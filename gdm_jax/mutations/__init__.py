@@ -17,7 +17,7 @@ import functools
 import importlib
 import math
 import warnings
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
@@ -1411,6 +1411,13 @@ REFMI = (
 )
 MUTATIONS = MUTATIONS + REFMI
 
+# The per-question modules of the package (gdm_jax/mutations/q3.py, ...) hold the mistakes
+# added since the catalogue was one file, each beside the name of the question its claims check;
+# they import Mutation and the helpers above, so they are loaded here, after them.
+from gdm_jax.mutations import per_question as _per_question  # noqa: E402
+
+MUTATIONS = MUTATIONS + _per_question.MUTATIONS
+
 
 def _resolve(path: str):
   parts = path.split(".")
@@ -1497,4 +1504,60 @@ def run(mutations: Sequence[Mutation], config, on_result=None):
                 {r.claim.id: (r.verdict, r.evidence.detail[:300]) for r in flips}))
     if on_result is not None:
       on_result(out[-1])
+  return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-claim power: every claim flips, alone, on the mistake its effect names.
+
+class PerClaimRow(NamedTuple):
+  """One (claim, mutation) pair of ``gdm-jax mutate --per-claim``: the claim's verdict without
+  and with the mutation, run with that claim alone selected; ``flipped`` only when the verdict
+  itself changes from the expected one to the other verdict (an ``error`` is not a flip)."""
+  claim: str
+  mutation: str
+  without: str
+  with_: str
+  flipped: bool
+  detail: str
+
+
+def by_name() -> dict[str, Mutation]:
+  return {m.name: m for m in MUTATIONS}
+
+
+def per_claim_plan(selected) -> tuple[list[tuple[object, Mutation]], list, list]:
+  """``(pairs, oracle_only, unnamed)`` for the claims ``selected``: every (claim, mutation) pair
+  a claim names in ``Claim.mistakes``, the claims that call no library code (counted apart), and
+  the claims that name no mistake yet. A name missing from the catalogue is a ``ValueError``."""
+  names = by_name()
+  pairs, oracle_only, unnamed = [], [], []
+  for c in selected:
+    missing = [n for n in c.mistakes if n not in names]
+    if missing:
+      raise ValueError(f"claim {c.id} names mistakes that are not in the catalogue: "
+                       f"{', '.join(missing)}")
+    if c.oracle_only is not None:
+      oracle_only.append(c)
+    elif not c.mistakes:
+      unnamed.append(c)
+    pairs.extend((c, names[n]) for n in c.mistakes)
+  return pairs, oracle_only, unnamed
+
+
+def run_per_claim(pairs, config, on_result=None) -> list[PerClaimRow]:
+  """Runs each ``(claim, mutation)`` pair with that claim alone (:func:`applied` clears every
+  cache, so nothing computed for another claim or without the mutation answers for it)."""
+  from gdm_jax.claims.core import run_claims
+  out = []
+  for c, m in pairs:
+    base = baseline([c], config)[c.id]
+    with applied(m):
+      (r,) = run_claims([c], config)
+    flipped = base.ok and not r.ok and r.verdict != "error"
+    row = PerClaimRow(c.id, m.name, base.verdict, r.verdict, flipped,
+                      r.evidence.detail[:300])
+    out.append(row)
+    if on_result is not None:
+      on_result(row)
   return out

@@ -1,0 +1,6 @@
+r"""Planted mistakes against the mi.* claims (see :mod:`gdm_jax.mutations`)."""
+from __future__ import annotations
+
+from gdm_jax.mutations import Mutation  # noqa: F401
+
+MUTATIONS: tuple[Mutation, ...] = ()
