@@ -394,3 +394,19 @@ def test_per_claim_flips_alone_by_verdict():
   c = claims.select("q7.disjoint_is_log2")[0]
   (row,) = mutations.run_per_claim([(c, by["log_mixture_no_half"])], Config())
   assert row.without == "holds" and row.with_ == "refuted" and row.flipped, row
+
+
+def test_applied_imports_every_target_before_patching():
+  """A target module first imported while the mutation is applied (gdm_jax.vae, imported by
+  nothing but the claims that use it) must not bind the mutated function and keep it after."""
+  import subprocess
+  code = ("import sys\n"
+          "from gdm_jax import models, mutations\n"
+          "assert 'gdm_jax.vae' not in sys.modules, 'precondition: vae not imported yet'\n"
+          "orig = models.diag_gaussian_log_prob\n"
+          "with mutations.applied(mutations.by_name()['diag_log_prob_drops_2pi'], clear=False):\n"
+          "  pass\n"
+          "from gdm_jax import vae\n"
+          "assert models.diag_gaussian_log_prob is orig and vae.diag_gaussian_log_prob is orig\n")
+  r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+  assert r.returncode == 0, r.stderr[-2000:]

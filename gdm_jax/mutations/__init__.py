@@ -1439,9 +1439,12 @@ def applied(m: Mutation, clear: bool = True):
   program is traced anew with the patch; ``clear=False`` is for calling the patched function
   itself (a new function object is traced anew anyway) without recompiling everything else."""
   saved = []
+  # Every target module is imported before anything is patched: a module first imported while
+  # another is patched would bind the mutated function with ``from x import y``, and restoring it
+  # would then put the mutation back (a leak into every later run).
+  targets = [_resolve(mod) for mod, _, _ in m.patches]
   try:
-    for mod, attr, factory in m.patches:
-      target = _resolve(mod)
+    for target, (mod, attr, factory) in zip(targets, m.patches):
       orig = getattr(target, attr)
       saved.append((target, attr, orig))
       setattr(target, attr, factory(orig))

@@ -1,0 +1,19 @@
+"""Probes for gdm_jax/mutations/q3.py (collected by tests/test_mutations.py)."""
+import jax.numpy as jnp
+
+from gdm_jax import bounds, models
+
+_F64 = jnp.float64
+_LW = jnp.array([0.3, -1.2, 2.0, 0.5, -0.1], _F64)
+_Z = jnp.array([[0.4, -1.3], [2.0, 0.1]], _F64)
+
+_LG = models.LinearGaussian(jnp.array([[1.0, 0.5], [-0.3, 0.8], [0.2, -1.1]], _F64),
+                            jnp.array([0.1, 0.2, -0.3], _F64), jnp.asarray(0.7, _F64))
+
+PROBES = {
+    "log_prior_drops_2pi": lambda: _LG.log_prior(_Z),
+    "diag_log_prob_drops_2pi": lambda: models.diag_gaussian_log_prob(
+        _Z, jnp.array([0.1, -0.2], _F64), jnp.array([0.7, 1.6], _F64)),
+    "prefix_log_k_plus_one": lambda: bounds.prefix_bounds(_LW),
+    "prefix_running_mean_log_w": lambda: bounds.prefix_bounds(_LW),
+}
