@@ -600,8 +600,7 @@ def cmd_mutate(args) -> int:
 def cmd_seeds(args) -> int:
   args.cache_on = setup_jax(args.x64, not args.no_cache)
   from rich.markup import escape
-  from gdm_jax import claims, stats
-  from gdm_jax.claims.core import Config, run_claims
+  from gdm_jax import stats
   console = _console()
   selected = _select(console, args.only)
   if selected is None:
