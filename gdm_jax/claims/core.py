@@ -14,7 +14,6 @@ import math
 import signal
 import threading
 import time
-import zlib
 from typing import Callable, Iterable, Literal, NamedTuple, Sequence
 
 import jax
@@ -24,6 +23,7 @@ import numpy as np
 from gdm_jax import stats
 from gdm_jax.evidence import DTYPE_RTOL, Evidence, max_rel_error, worst  # noqa: F401
 from gdm_jax.jaxconfig import FULL_OPT  # noqa: F401
+from gdm_jax.problems import claim_key  # noqa: F401
 
 Kind = Literal["theorem", "erratum"]
 
@@ -111,11 +111,6 @@ class Result(NamedTuple):
   @property
   def ok(self) -> bool:
     return self.verdict == self.claim.expected_verdict
-
-
-def claim_key(seed: int, claim_id: str) -> jax.Array:
-  """A key per claim, stable across runs and independent of which other claims run."""
-  return jax.random.fold_in(jax.random.key(seed), zlib.crc32(claim_id.encode()) & 0x7FFFFFFF)
 
 
 class ClaimTimeout(BaseException):
