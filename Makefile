@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.gdm-jax-installed
 
-.PHONY: verify verify-x64 test report bench bench-accelerator clean
+.PHONY: verify verify-x64 lint test report bench bench-accelerator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,15 @@ verify: $(STAMP)
 verify-x64: $(STAMP)
 	$(BIN)/gdm-jax verify --x64
 
+# ruff: pyflakes and pycodestyle errors (configured in pyproject.toml; `ruff check` only, no
+# formatter).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
 # pytest exits 5 when it collected no test; make treats any non-zero status as failure. Two
 # processes (pytest-xdist), whole files to each, so a file's module fixtures run once: most of a
 # test's time is XLA compiling on one core, and CI has two.
-test: $(STAMP)
+test: lint $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests
 
 report: $(STAMP)

@@ -10,6 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from gdm_jax.jaxconfig import FAST_COMPILE, fast_compile_flags  # noqa: F401 (re-exported)
+
 DESCRIPTION = """\
 Numerical checks of the mathematics of deep generative models (VAEs, autoregressive models,
 GANs) in JAX. `gdm-jax verify` runs every claim of the problem set against an independent
@@ -31,19 +33,6 @@ def _warn(msg: str) -> None:
 def cache_dir() -> Path:
   base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
   return Path(base) / "gdm-jax" / "jax-compilation-cache"
-
-
-FAST_COMPILE = (("xla_backend_optimization_level", "0"), ("xla_cpu_use_fusion_emitters", "false"))
-
-
-def fast_compile_flags(flags: str) -> str:
-  """``flags`` (an ``XLA_FLAGS`` value) with the compile-time settings of :data:`FAST_COMPILE`
-  added where ``flags`` does not set them already. Must be in the environment before jax starts
-  its backends."""
-  for name, value in FAST_COMPILE:
-    if name not in flags:
-      flags += f" --{name}={value}"
-  return flags.strip()
 
 
 def _env_set(name: str) -> bool:
@@ -650,8 +639,7 @@ def _mutate_per_claim(args) -> int:
 def cmd_seeds(args) -> int:
   args.cache_on = setup_jax(args.x64, not args.no_cache)
   from rich.markup import escape
-  from gdm_jax import claims, stats
-  from gdm_jax.claims.core import Config, run_claims
+  from gdm_jax import stats
   console = _console()
   selected = _select(console, args.only)
   if selected is None:

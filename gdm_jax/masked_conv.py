@@ -249,8 +249,8 @@ def _pixel_dependencies(module, size, channels, pixel, num_draws, layers, key):
     kp, kx = jax.random.split(k)
     flat = 0.5 * jax.random.normal(kp, (sum(sizes),))
     parts = jnp.split(flat, np.cumsum(sizes)[:-1].tolist())
-    params = jax.tree_util.tree_unflatten(tree, [a.reshape(l.shape).astype(l.dtype)
-                                                 for a, l in zip(parts, leaves)])
+    params = jax.tree_util.tree_unflatten(tree, [a.reshape(leaf.shape).astype(leaf.dtype)
+                                                 for a, leaf in zip(parts, leaves)])
     return {"params": params}, jax.random.normal(kx, shape)
 
   keys = jax.vmap(lambda n: jax.random.fold_in(key, n))(jnp.arange(num_draws))

@@ -121,7 +121,7 @@ class LinearGaussian:
     r"""log p(x|z) for one ``x [D]`` and many ``z [n, d]`` through the Gram matrix, ``O(d^2)``
     per sample instead of ``O(D d)``:
 
-    .. math:: \|r_0 - Wz\|^2 = \|r_0\|^2 - 2 z^	op W^	op r_0 + z^	op (W^	op W) z,
+    .. math:: \|r_0 - Wz\|^2 = \|r_0\|^2 - 2 z^\top W^\top r_0 + z^\top (W^\top W) z,
               \quad r_0 = x - b.
 
     Same value as :meth:`log_likelihood` up to rounding (float32 loses about

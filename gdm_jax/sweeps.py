@@ -443,8 +443,12 @@ def bound_variance(key, gaps: Sequence[float], n: int = 256, replicates: int = 2
     a, b = _bound_replicates(jax.random.split(jax.random.fold_in(key, i), replicates),
                              jnp.asarray(g, jnp.float32), n)
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    r1m.append(a.mean()); r1v.append(a.var(ddof=1)); r2m.append(b.mean()); r2v.append(b.var(ddof=1))
-    r1s.append(variance_se(a)); r2s.append(variance_se(b))
+    r1m.append(a.mean())
+    r1v.append(a.var(ddof=1))
+    r2m.append(b.mean())
+    r2v.append(b.var(ddof=1))
+    r1s.append(variance_se(a))
+    r2s.append(variance_se(b))
   g = np.asarray(gaps, float)
   return BoundVariance(g ** 2 / 2, np.array(r1m), np.array(r1v), np.array(r2m), np.array(r2v),
                        np.array(r1s), np.array(r2s))

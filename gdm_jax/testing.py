@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from gdm_jax import stats
-from gdm_jax.claims.core import Evidence
+from gdm_jax.evidence import Evidence
 
 
 def _samples(name, x) -> np.ndarray:

@@ -2,7 +2,7 @@
 and the CLI's compile-time XLA settings (the suite is compile-bound)."""
 import os
 
-from gdm_jax.cli import fast_compile_flags
+from gdm_jax.jaxconfig import fast_compile_flags
 
 os.environ["XLA_FLAGS"] = fast_compile_flags(os.environ.get("XLA_FLAGS", ""))
 

@@ -1,7 +1,6 @@
 """gdm_jax.dependencies and testing.assert_autoregressive on users' networks (MADE, sequences,
 images with channels, several outputs per position), against masks known by construction."""
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as sps
 from scipy.special import expit, logsumexp
 
-from gdm_jax import amortized as am, bounds, models, stats, vae as vl
+from gdm_jax import amortized as am, models, stats, vae as vl
 
 F64 = jnp.float64
 

@@ -34,8 +34,10 @@ def select(pattern: str | None = None) -> list[Claim]:
 
 
 def clear_caches() -> None:
-  """Forgets the claims' memoised set-ups (used after patching the mathematics)."""
-  for mod in (q1, q2, q3, q4, q5, q6, q7, grad, mi):
+  """Forgets the claims' memoised set-ups, those in :mod:`gdm_jax.problems` included (used after
+  patching the mathematics)."""
+  from gdm_jax import problems
+  for mod in (q1, q2, q3, q4, q5, q6, q7, grad, mi, *problems.modules()):
     for obj in vars(mod).values():
       if hasattr(obj, "cache_clear"):
         obj.cache_clear()

@@ -12,13 +12,11 @@ from scipy.special import logsumexp as np_logsumexp
 from gdm_jax import kl_bounds as kb
 from gdm_jax.claims import densities as ds
 from gdm_jax.claims import oracles
-from gdm_jax.claims.core import (FULL_OPT, Claim, Config, Evidence, claim_key,
-                                  max_rel_error)
+from gdm_jax.claims.core import Claim, Config, Evidence, max_rel_error
 from gdm_jax.divergences import trapezoid_weights
 from gdm_jax.models import MLP
 from gdm_jax.optimize import golden_section_max
-
-GRID = np.linspace(-14.0, 16.0, 3001)
+from gdm_jax.problems.q6 import GRID, _trained_bounds, trained_bounds  # noqa: F401
 
 
 def _grid(cfg):
@@ -235,30 +233,6 @@ def check_written_r2_iff(key, cfg: Config) -> Evidence:
                   f"0.5 log(p/q) + 0.3 tanh(x); measured R2 = {val:.4f} < KL = {kl:.4f}: the "
                   "inequality holds for every T, the 'iff' belongs to equality",
                   effect=kl - val, effect_what="KL - R2[T], the written statement's error")
-
-
-@functools.partial(jax.jit, static_argnums=(1,), compiler_options=FULL_OPT)
-def _trained_bounds(key, dtype):
-  x = jnp.asarray(GRID, dtype)
-  lp, lq = ds.log_p6(x), ds.log_q6(x)
-  out = {}
-  for i, b in enumerate(("r1", "r2")):
-    params, curve = kb.train_critic(jax.random.fold_in(key, i), ds.sample_p6, ds.sample_q6, b,
-                                    steps=800)
-    t = kb.critic_values(params, x[:, None])
-    out[b] = (kb.r1_quadrature(t, lp, lq, x), kb.r2_quadrature(t, lp, lq, x), curve)
-  # An untrained critic (flax's initialisation), for the effect size.
-  t0 = kb.critic_values(MLP((32, 32, 1)).init(jax.random.fold_in(key, 9), x[:1, None]),
-                        x[:, None])
-  out["untrained"] = (kb.r1_quadrature(t0, lp, lq, x), kb.r2_quadrature(t0, lp, lq, x),
-                      jnp.zeros((1,), dtype))
-  return out
-
-
-@functools.lru_cache(maxsize=4)
-def trained_bounds(seed: int, x64: bool):
-  out = _trained_bounds(claim_key(seed, "q6.trained"), jnp.float64 if x64 else jnp.float32)
-  return jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), out)
 
 
 TRAINED_FRACTION = 0.9  # a trained critic must reach this fraction of KL with its own bound

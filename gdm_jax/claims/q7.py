@@ -213,7 +213,7 @@ LINE_GRID = np.linspace(-1.5, 2.5, 20001)
 
 def parallel_lines(theta, eps, grid):
   r"""Arjovsky et al. (2017), example 1, with the lines blurred in x: :math:`P_0 = N(0, \sigma^2)
-  	imes U[0, 1]`, :math:`P_	heta = N(	heta, \sigma^2) 	imes U[0,1]`. The y parts are identical
+  \times U[0, 1]`, :math:`P_\theta = N(\theta, \sigma^2) \times U[0,1]`. The y parts are identical
   and cancel in both quantities. Returns (JSD by the library's quadrature on ``grid``, W1 by the
   library's 1-D estimator on reparameterised samples ``x0 = sigma eps`` and ``x_theta = theta +
   sigma eps[::-1]``, a reordered copy, so the exact W1 is |theta| and an estimator that does not

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdm_jax import sweeps
-from gdm_jax.claims import q3
+from gdm_jax.problems import q3
 from gdm_jax.experiments import common
 from gdm_jax.experiments.common import out_dir, plt, save, write_table
 

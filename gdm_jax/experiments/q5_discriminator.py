@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gdm_jax import gan, stats
-from gdm_jax.claims import densities as ds
+from gdm_jax.problems import densities as ds
 from gdm_jax.experiments import common
 from gdm_jax.experiments.common import out_dir, plt, save, write_table
 

@@ -3,7 +3,7 @@ import jax
 import numpy as np
 
 from gdm_jax import sweeps
-from gdm_jax.claims import densities as ds, q6
+from gdm_jax.problems import densities as ds, q6
 from gdm_jax.experiments import common
 from gdm_jax.experiments.common import out_dir, plt, save, write_table
 

@@ -274,7 +274,7 @@ def main(argv=None) -> None:
   if "--quick" in args:
     # The quick run is compile-bound: XLA's fast-compile settings (the CLI's and the tests') halve
     # it; they must be in the environment before jax starts its backend (no effect after).
-    from gdm_jax.cli import fast_compile_flags
+    from gdm_jax.jaxconfig import fast_compile_flags
     os.environ["XLA_FLAGS"] = fast_compile_flags(os.environ.get("XLA_FLAGS", ""))
   common.main(run, __doc__, args, steps=True)
 
