@@ -56,5 +56,6 @@ def check_statistics(key, cfg: Config) -> Evidence:
 CLAIMS = [
     Claim("design.statistics", "V", "theorem",
           "the run's z values, Bonferroni split, standard errors and stated power match erfc",
-          check_statistics),
+          check_statistics,
+          mistakes=("z_one_sided", "bonferroni_no_split", "se_is_std")),
 ]
