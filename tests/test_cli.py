@@ -180,3 +180,20 @@ def test_a_patched_function_is_never_answered_from_a_cache(tmp_path):
   proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT,
                         env=env)
   assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_mutate_per_claim_table_json_and_exit(tmp_path):
+  """``mutate --per-claim``: the table (claim, mutation, without, with), JSON, exit 0 when every
+  pair flips by verdict; a claim that names no mistake makes the run exit 1."""
+  import json
+  out = tmp_path / "pc.json"
+  proc = subprocess.run([sys.executable, "-m", "gdm_jax.cli", "mutate", "--per-claim", "--only",
+                         "q7.disjoint_is_log2", "--mutation", "log_mixture_no_half", "--json",
+                         str(out)], capture_output=True, text=True, cwd=ROOT)
+  assert proc.returncode == 0, proc.stdout + proc.stderr
+  assert "q7.disjoint_is_log2" in proc.stdout and "flips" in proc.stdout
+  doc = json.loads(out.read_text())
+  (row,) = doc["pairs"]
+  assert (row["claim"], row["mutation"], row["without"], row["with_"], row["flipped"]) == (
+      "q7.disjoint_is_log2", "log_mixture_no_half", "holds", "refuted", True)
+  assert doc["flips"] == doc["total"] == 1 and doc["unnamed"] == []
