@@ -244,6 +244,26 @@ def check_exact_posterior(key, cfg: Config) -> Evidence:
                   effect_what="the proposal's log-determinant term 1/2 log|C_post| (relative)")
 
 
+def check_weights_unbiased(key, cfg: Config) -> Evidence:
+  r"""Answer 3.1's step :math:`\mathbb{E}_q[p(x, h)/q(h)] = p(x)`, measured: the mean of
+  :math:`W = w / p(x)` over draws of the library's log-weights (``linear_gaussian_log_weights``)
+  is 1, z-tested, with p(x) from the float64 oracle. Every control variate here
+  (:math:`\bar W - 1`) rests on it. Effect: what a proposal density without its log-determinant
+  term :math:`-\sum_i \log s_{q,i}` does to the mean, :math:`|\prod_i s_{q,i} - 1|`."""
+  pr = problem(cfg.seed, cfg.x64)
+  n = 20_000 if cfg.quick else 200_000
+  lw, _ = _l1_replicates(key, pr.model, pr.x, pr.q_mean, pr.q_std, n)
+  m = stats.mean_and_se(np.exp(np.asarray(lw, np.float64) - pr.log_px))
+  z = cfg.z()
+  effect = abs(float(np.prod(np.asarray(pr.q_std, np.float64))) - 1.0)
+  return Evidence(float(m.mean), 1.0, z * float(m.se), "==", cfg.z_origin(z),
+                  f"mean of w / p(x) over {n} draws of the library's log-weights (q = N(q_mean, "
+                  f"diag q_std^2)), p(x) by the float64 oracle; Var(w / p(x)) = chi^2(p(z|x) || "
+                  f"q) = {pr.c2:.4f} (closed form), sample {m.se ** 2 * n:.4f}",
+                  detects=cfg.detects(m.se), effect=effect,
+                  effect_what="|prod s_q - 1|: the mean without the proposal's log-determinant")
+
+
 @functools.partial(jax.jit, static_argnums=(5,), compiler_options=FULL_OPT)
 def _l1_replicates(key, model, x, q_mean, q_std, n):
   lw = bounds.linear_gaussian_log_weights(key, model, x, q_mean, q_std, n)
@@ -559,6 +579,10 @@ CLAIMS = [
     Claim("q3.upper_bound", "Q3.1", "theorem", "L_K <= log p(x) (K = 1, 8, 64)",
           check_upper_bound, shares="q3.replicates", stochastic=True,
           mistakes=("log_prior_drops_2pi", "diag_log_prob_half_log_std")),
+    Claim("q3.weights_unbiased", "Q3.1", "theorem",
+          "E_q[p(x,h)/q(h)] = p(x): the importance weights are unbiased (Answer 3.1's step)",
+          check_weights_unbiased, stochastic=True,
+          mistakes=("diag_proposal_log_q_variance", "log_prior_drops_2pi")),
     Claim("q3.tighter_than_elbo", "Q3.2", "theorem",
           "L_K >= L_1 (K = 64): L_64 - L_1 equals KL(q||p(z|x)) - gap_64 > 0",
           check_tighter_than_elbo, shares="q3.replicates", stochastic=True,
