@@ -448,7 +448,9 @@ def cost_counts(x64: bool) -> CostCounts:
     xs = jax.ShapeDtypeStruct((n, DATA), dtype)
     low = fit_inst.lower(model, xs, COST_STEPS)
     c.inst_flops[n], c.inst_params[n] = _flops(low), am.param_count(low.out_info)
-    phi = enc.init(k2, jnp.zeros((n, DATA), dtype))
+    # flax creates float32 parameters; cast to the run's dtype, as fit_amortised does
+    phi = jax.tree_util.tree_map(lambda p: p.astype(dtype),
+                                 enc.init(k2, jnp.zeros((n, DATA), dtype)))
     c.enc_params[n], c.enc_flops[n] = am.param_count(phi), _flops(serve.lower(phi, xs))
     train = fit_am.lower(k2, model, xs, enc, 200)
     c.train_flops[n], c.train_params[n] = _flops(train), am.param_count(train.out_info)
@@ -488,8 +490,7 @@ def same_per_iteration_evidence(c: CostCounts, stated: float, n: int = N_COST) -
                   f"): the calculations per iteration differ too",
                   {"n": n, "inst_params": c.inst_params[1], "train_params": c.train_params[n],
                    "inst_flops": c.inst_flops[1], "train_flops": c.train_flops[n]},
-                  effect=abs(_phi_closed_form() / (2 * LATENT) - float(stated)) if stated == 1.0
-                  else abs(_phi_closed_form() / (2 * LATENT) - 1.0),
+                  effect=abs(_phi_closed_form() / (2 * LATENT) - 1.0),
                   effect_what="||phi|/2d - 1| = D from the definitions (d, D): the written "
                   "equality's error")
 
@@ -626,7 +627,7 @@ def check_log_weights_exact(key, cfg: Config) -> Evidence:
                   f"vae.diag_gaussian_log_weights, {B} proposals x {LW_N} draws, target "
                   f"e^c N(a, t^2): mean log w - (c - KL(q||p)) = "
                   + ", ".join(f"{d:.2e} +- {se:.1e}" for d, se in zip(ms.mean - ref, ms.se)) +
-                  f"; shifts (SE units): dropping -log q " +
+                  "; shifts (SE units): dropping -log q " +
                   ", ".join(f"{v:.0f}" for v in np.abs(h_q) / ms.se) + ", draws at m + s^2 eps "
                   + ", ".join(f"{v:.0f}" for v in np.abs(samp) / ms.se),
                   detects=cfg.detects(1.0, LW_N, split=B), effect=effect,

@@ -113,7 +113,8 @@ MUTATIONS: tuple[Mutation, ...] = (
              "KL(q || p(z))", ((_AM, "expected_log_likelihood", _written_expected_log_likelihood),),
              "q2.written_b_theta"),
     Mutation("elbo_likelihood_dropped", "Answer 2.2: the ELBO as -KL(q || p(z)), E_q log p(x|z) "
-             "dropped as a constant in theta", ((_AM, "closed_form_elbo", _elbo_likelihood_dropped),),
+             "dropped as a constant in theta",
+             ((_AM, "closed_form_elbo", _elbo_likelihood_dropped),),
              "q2.written_elbo_is_kl_to_prior"),
     Mutation("gaps_prior_is_posterior", "Answer 2.2: Gaps' KL to the prior measured against the "
              "posterior", ((_AM, "gaps", _gaps_prior_is_posterior),), "q2.written_kl_to_prior"),
