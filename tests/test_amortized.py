@@ -46,3 +46,14 @@ def test_encoder_shapes_and_param_counts():
   assert mean.shape == std.shape == (3, 2) and bool(jnp.all(std > 0))
   # rank-1 mean: 5x1 (no bias) + 1x2 + 2; log-std: 5x2 + 2
   assert am.param_count(p) == 5 + 2 + 2 + 10 + 2
+
+
+def test_same_per_iteration_erratum_refutes_the_written_and_holds_for_the_corrected():
+  """Q2.3(b) in the seed's frame (one q_i per per-instance iteration): the written 'same number
+  of parameters per iteration' (ratio 1) is refuted; the corrected |phi| / 2d = D + 1 holds."""
+  from gdm_jax.claims import q2
+  c = q2.cost_counts(False)
+  written = q2.same_per_iteration_evidence(c, 1.0)
+  corrected = q2.same_per_iteration_evidence(c, float(q2.DATA + 1))
+  assert not written.holds and written.problem() is None
+  assert corrected.holds and corrected.problem() is None
