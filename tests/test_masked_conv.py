@@ -113,3 +113,21 @@ def test_blind_spot_law_matches_set_propagation():
       assert field <= window
       assert window - field == q4.blind_spot_law(r, L)
       assert len(q4.blind_spot_law(r, L)) == r * L * (L - 1) // 2
+
+
+def test_colour_oracle_by_hand_and_against_the_library():
+  # q4.colour_channels' oracle over (pixel, colour), checked by hand on one layer of a 2 x 2 x 3
+  # map (raster order, colour fastest: node (pixel, colour) is 3 pixel + colour), then against
+  # the library's Jacobian for the claim's stack and a second one.
+  from gdm_jax.claims import q4
+  a = q4.structural_colour_dependencies(("A",), 2, 3)
+  assert a[3 * 1 + 0, 0:3].all()                  # R at (1,2) reads R, G, B of (1,1)
+  assert not a[3 * 0:3 * 1, 3 * 0:3 * 1][0].any()  # R at (1,1) reads nothing of its own pixel
+  assert a[1, 0] and not a[1, 1] and not a[1, 2]   # G reads R only (A: g < h)
+  assert a[2, 0] and a[2, 1] and not a[2, 2]       # B reads R and G
+  b = q4.structural_colour_dependencies(("B",), 2, 3)
+  assert b[1, 1] and not b[1, 2] and b[2, 2]        # B: g <= h at the centre
+  assert not a[0, 3:].any()                         # nothing to the right of (1,1)
+  for stack in (q4.COLOUR_STACK, ("A", "B")):
+    dep = mc.stack_dependencies(stack, 3, channels=3, features=6, groups=3)
+    assert np.array_equal(dep, q4.structural_colour_dependencies(stack, 3, 3))

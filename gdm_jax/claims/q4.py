@@ -149,19 +149,60 @@ def check_gated(key, cfg: Config) -> Evidence:
                   "predecessors over all 25 outputs", effect=1, effect_what="one dependency")
 
 
+def _layer_colour_adjacency(kind, size, groups, kernel_size=3) -> np.ndarray:
+  """Oracle: ``[P G, P G]`` bool, output node (pixel, group h) reads input node (pixel', g) through
+  one masked layer, written from the definitions (Q4's masks; van den Oord et al. 2016's colour
+  rule): an open off-centre tap reads every colour of the pixel it covers, the centre reads
+  g < h (A) or g <= h (B)."""
+  n = size * size
+  adj = np.zeros((n * groups, n * groups), bool)
+  g = np.arange(groups)
+  centre = (g[None, :] < g[:, None]) if kind == "A" else (g[None, :] <= g[:, None])  # [h, g]
+  for r in range(size):
+    for c in range(size):
+      out = (r * size + c) * groups
+      for di, dj in _offsets("B", kernel_size):  # B's taps: A's and the centre
+        rr, cc = r + di, c + dj
+        if not (0 <= rr < size and 0 <= cc < size):
+          continue
+        inp = (rr * size + cc) * groups
+        adj[out:out + groups, inp:inp + groups] = centre if (di, dj) == (0, 0) else True
+  return adj
+
+
+def structural_colour_dependencies(masks, size, groups, kernel_size=3) -> np.ndarray:
+  """The oracle's ``[P G, P G]`` dependency matrix of a colour stack (raster order, colour
+  fastest): the boolean product of the layers' adjacencies, last layer first."""
+  dep = np.eye(size * size * groups, dtype=bool)
+  for kind in masks:
+    dep = (_layer_colour_adjacency(kind, size, groups, kernel_size).astype(np.int64)
+           @ dep.astype(np.int64)) > 0
+  return dep
+
+
+COLOUR_STACK, COLOUR_SIZE, COLOURS = ("A", "B", "B"), 4, 3
+
+
 def check_colour(key, cfg: Config) -> Evidence:
-  size, ch = 4, 3
-  dep = mc.stack_dependencies(("A", "B", "B"), size, channels=ch, features=6, groups=3)
+  size, ch = COLOUR_SIZE, COLOURS
+  dep = mc.stack_dependencies(COLOUR_STACK, size, channels=ch, features=6, groups=3)
+  ref = structural_colour_dependencies(COLOUR_STACK, size, ch)
   violations = len(mc.autoregressive_violations(dep))
+  missing, extra = int(np.sum(ref & ~dep)), int(np.sum(dep & ~ref))
   # Within one pixel: G must see R, B must see R and G (and A-first makes R see none of them).
   p = 5  # pixel (2, 2)
   blk = dep[p * ch:(p + 1) * ch, p * ch:(p + 1) * ch]
-  expected = np.tril(np.ones((ch, ch), bool), k=-1)
-  missing = int(np.sum(expected & ~blk))
-  return Evidence(violations + missing, 0, 0, "==", "exact",
+  # Across pixels: R at (2, 2) must see all three colours of its left neighbour (2, 1).
+  left = dep[p * ch, (p - 1) * ch:p * ch]
+  return Evidence(violations + missing + extra, 0, 0, "==",
+                  "exact (Jacobian support vs set propagation over (pixel, colour), entry by "
+                  "entry; no violation)",
                   f"R,G,B masks (A,B,B; 4 x 4 x 3): {violations} violations of raster-then-RGB "
-                  f"order, {missing} missing within-pixel links; within-pixel block:\n"
-                  f"{blk.astype(int)}", effect=1, effect_what="one dependency")
+                  f"order; against the oracle (off-centre taps read every colour, the centre "
+                  f"g < h / g <= h) {missing} dependencies missed and {extra} spurious of "
+                  f"{int(ref.sum())}; R at (2,2) reads (R,G,B) of (2,1): {left.astype(int)}; "
+                  f"within-pixel block:\n{blk.astype(int)}", effect=1,
+                  effect_what="one dependency")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,35 +285,48 @@ def check_blind_spot_law(key, cfg: Config) -> Evidence:
                   detects=0.5, effect=1, effect_what="one pixel in one (kernel, depth)")
 
 
+#: Each field claim's own slips: the mask its pair is about (A with its centre, B without it), and
+#: for the mixed pairs a stack that builds every layer with the first layer's mask.
+FIELD_MISTAKES = {
+    "AA": ("mask_a_leaks_centre",),
+    "AB": ("mask_b_excludes_centre", "stack_first_kind_everywhere"),
+    "BA": ("mask_a_leaks_centre", "stack_first_kind_everywhere"),
+    "BB": ("mask_b_excludes_centre",),
+}
+
 CLAIMS = [
     *[Claim(f"q4.field_{a}{b}", f"Q4.{n + 1}", "theorem",
             f"receptive field of 33 under mask {a} then {b} (Jacobian = set propagation)",
-            _field_check((a, b)), shares="q4.stacks")
+            _field_check((a, b)), shares="q4.stacks", mistakes=FIELD_MISTAKES[a + b])
       for n, (a, b) in enumerate(itertools.product("AB", repeat=2))],
     Claim("q4.written_hidden_pixels", "Q4", "theorem",
           "Answer 4: layer 2 at 33 reads hidden 22,23,24,32 (A) and 22,23,24,32,33 (B)",
-          check_written_hidden_pixels, shares="q4.stacks"),
+          check_written_hidden_pixels, shares="q4.stacks",
+          mistakes=("mask_a_leaks_centre", "mask_b_excludes_centre")),
     Claim("q4.bb_breaks_autoregression", "Q4.4", "theorem",
           "with B then B, every output (33 too) depends on its own input: violations = oracle's",
-          check_bb_breaks, shares="q4.stacks"),
+          check_bb_breaks, shares="q4.stacks", mistakes=("violations_skip_diagonal",)),
     Claim("q4.a_layer_autoregressive", "Q4", "theorem",
           "stacks with an A layer (A first, or BA) have strictly lower-triangular Jacobians "
           "equal to set propagation (kernels 3 and 5)", check_a_first_autoregressive,
-          shares="q4.stacks"),
+          shares="q4.stacks",
+          mistakes=("mask_a_leaks_centre", "mask_a_row_below", "mask_rows_above_one")),
     Claim("q4.blind_spot", "Q4.2", "theorem",
           "AB's blind spot at 33 equals the set-propagation oracle's (25 among it)",
-          check_blind_spot, shares="q4.stacks"),
+          check_blind_spot, shares="q4.stacks", mistakes=("blind_spot_off_by_one",)),
     Claim("q4.relu_stack_complete", "Q4", "theorem",
           "a width-1 ReLU stack's Jacobian dependencies equal set propagation (no path missed)",
-          check_relu_stack),
+          check_relu_stack, mistakes=("jacobian_no_structural_draw",)),
     Claim("q4.gated_no_blind_spot", "Q4", "theorem",
           "gated PixelCNN (vertical + horizontal stacks) sees every predecessor and nothing else",
-          check_gated),
+          check_gated, mistakes=("gated_horizontal_sees_centre", "gated_no_vertical_link",
+                                 "gated_vertical_sees_own_row")),
     Claim("q4.blind_spot_law", "Q4.2", "theorem",
           "A + (L-1) x B with kernel 2r+1 misses r L (L-1)/2 predecessors in its receptive window "
           "(Jacobian = closed form, k = 3, 5, L = 1..6); the gated stack misses none",
-          check_blind_spot_law),
+          check_blind_spot_law, mistakes=("pixel_field_transposed", "mask_rows_above_one")),
     Claim("q4.colour_channels", "Q4", "theorem",
-          "PixelCNN R,G,B masks: autoregressive over (pixel, channel); G sees R, B sees R and G",
-          check_colour),
+          "PixelCNN R,G,B masks: the Jacobian over (pixel, colour) equals set propagation (off-"
+          "centre taps read every colour; at the centre G sees R, B sees R and G)",
+          check_colour, mistakes=("channel_mask_a_le", "colour_rule_every_tap")),
 ]
