@@ -379,8 +379,35 @@ def _trained_bounds(key, dtype):
 
 
 @functools.lru_cache(maxsize=4)
-def trained_bounds(seed: int, x64: bool):
+def trained_pairs(seed: int, x64: bool):
   out = _trained_bounds(claim_key(seed, "q6.trained"), jnp.float64 if x64 else jnp.float32)
+  return jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), out)
+
+
+@functools.partial(jax.jit, static_argnums=(1,), compiler_options=FULL_OPT)
+def _training_curves(key, dtype):
+  """For the q6_critics experiment: critics trained 800 steps on R1 and on R2 (and an untrained
+  one), their R1, R2 by quadrature and training curves."""
+  x = jnp.asarray(GRID, dtype)
+  lp, lq = ds.log_p6(x), ds.log_q6(x)
+  out = {}
+  for i, b in enumerate(("r1", "r2")):
+    params, curve = kb.train_critic(jax.random.fold_in(key, i), ds.sample_p6, ds.sample_q6, b,
+                                    steps=800)
+    t = kb.critic_values(params, x[:, None])
+    out[b] = (kb.r1_quadrature(t, lp, lq, x), kb.r2_quadrature(t, lp, lq, x), curve)
+  # An untrained critic (flax's initialisation), for the effect size.
+  t0 = kb.critic_values(MLP((32, 32, 1)).init(jax.random.fold_in(key, 9), x[:1, None]),
+                        x[:, None])
+  out["untrained"] = (kb.r1_quadrature(t0, lp, lq, x), kb.r2_quadrature(t0, lp, lq, x),
+                      jnp.zeros((1,), dtype))
+  return out
+
+
+@functools.lru_cache(maxsize=4)
+def trained_bounds(seed: int, x64: bool):
+  """The q6_critics experiment's trained critics (:func:`_training_curves`), as float64 numpy."""
+  out = _training_curves(claim_key(seed, "q6.trained"), jnp.float64 if x64 else jnp.float32)
   return jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), out)
 
 
@@ -397,7 +424,7 @@ def check_trained(key, cfg: Config) -> Evidence:
   bound; a ``train_critic`` that ignores ``bound`` returns the other bound's critic (difference
   exactly 0). The effect is the same difference for the reference critic of the requested bound
   (no train_critic in it)."""
-  out = trained_bounds(cfg.seed, cfg.x64)
+  out = trained_pairs(cfg.seed, cfg.x64)
   kl = ds.kl_p6_q6()
   split = len(TRAIN_PAIRS)
   z = cfg.crit(EVAL_BATCHES, two_sided=False, split=split)
