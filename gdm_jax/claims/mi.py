@@ -579,28 +579,29 @@ def check_bounds_below_mi(key, cfg: Config) -> Evidence:
                   "pair left out of its denominator, over the critics")
 
 
-TRAINED_MI, TRAINED_STEPS, TRAINED_BATCH, TRAINED_REPS = 2.0, 200, 32, 1000
+TRAINED_MI, TRAINED_STEPS, TRAINED_BATCH, TRAINED_REPS = 2.0, 200, 32, 3000
 
 
-def _reference_critic(key, rho, index, steps, batch, hidden, embed, learning_rate):
+@functools.partial(jax.jit, static_argnames=("d", "steps", "batch", "hidden", "embed"))
+def _reference_critic(key, rho, index, d, steps, batch, hidden, embed, learning_rate):
   """The oracle's training loop, written here from train_critic's documented design (optax Adam
-  on a fresh benchmark batch per step, the same key splits and initialisation), maximising the
-  estimator ESTIMATORS[index] (library nwj/dv/infonce)."""
+  on a fresh benchmark batch per step, the same key splits and initialisation, the same program
+  signature so that XLA compiles the same arithmetic), maximising ESTIMATORS[index] (library
+  nwj/dv/infonce)."""
   net = mi.SeparableCritic(hidden, embed)
   objectives = [lambda s, f=f: f(s) for f in (mi.nwj, mi.dv, mi.infonce)]
   k_init, k_loop = jax.random.split(key)
-  x0 = jnp.zeros((1, D), rho.dtype)
+  x0 = jnp.zeros((1, d), rho.dtype)
   params = net.init(k_init, x0, x0)
   opt = optax.adam(learning_rate)
-  index = jnp.asarray(index, jnp.int32)
 
   def step(carry, k):
     params, state = carry
-    x, y = mi.correlated_gaussian_sample(k, rho, D, batch)
-    _, g = jax.value_and_grad(
+    x, y = mi.correlated_gaussian_sample(k, rho, d, batch)
+    val, g = jax.value_and_grad(
         lambda p: jax.lax.switch(index, objectives, net.apply(p, x, y)))(params)
     upd, state = opt.update(jax.tree_util.tree_map(jnp.negative, g), state, params)
-    return (optax.apply_updates(params, upd), state), None
+    return (optax.apply_updates(params, upd), state), val
 
   (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), jax.random.split(k_loop, steps))
   return params
@@ -614,8 +615,8 @@ def _trained_nwj(key, rho, dtype):
   k_train, k_eval = jax.random.split(key)
   args = (TRAINED_STEPS, TRAINED_BATCH, 32, 16, 3e-3)
   lib, _ = mi.train_critic(k_train, rho, D, "nwj", *args)
-  ref_nwj = _reference_critic(k_train, rho, mi.ESTIMATORS.index("nwj"), *args)
-  ref_nce = _reference_critic(k_train, rho, mi.ESTIMATORS.index("infonce"), *args)
+  ref_nwj, ref_nce = (_reference_critic(k_train, rho, jnp.asarray(mi.ESTIMATORS.index(e), jnp.int32),
+                                        D, *args) for e in ("nwj", "infonce"))
   net = mi.SeparableCritic(32, 16)
 
   def one(k):
