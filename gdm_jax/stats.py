@@ -48,11 +48,8 @@ def z_for_rate(rate: float, two_sided: bool = True) -> float:
 
 
 def t_for_rate(rate: float, dof: int, two_sided: bool = True) -> float:
-  r"""Student's t quantile with :math:`P(|T_
-u| > t) = rate` (two-sided) or :math:`P(T_
-u > t)
-  = rate`, :math:`
-u` = ``dof`` (for a mean of ``n`` samples, ``dof = n - 1``)."""
+  r"""Student's t quantile with :math:`P(|T_\nu| > t) = rate` (two-sided) or :math:`P(T_\nu > t)
+  = rate`, :math:`\nu` = ``dof`` (for a mean of ``n`` samples, ``dof = n - 1``)."""
   if not 0.0 < rate < 1.0:
     raise ValueError(f"`rate` must lie in (0, 1); got {rate}.")
   if isinstance(dof, bool) or int(dof) != dof or dof < 1:
@@ -72,23 +69,29 @@ def critical_value(rate: float, n: int, two_sided: bool = True) -> float:
 def detectable(se: float, rate: float, n: int | None = None, two_sided: bool = True,
                false_pass_rate: float = FALSE_PASS_RATE) -> float:
   r"""Power of a mean test: the smallest discrepancy :math:`\delta` of the true mean from the
-  reference that the test ``|mean - ref| <= c_lpha SE`` detects with probability
-  :math:`\ge 1 - eta`:
+  reference that the test ``|mean - ref| <= c_\alpha SE`` detects with probability
+  :math:`\ge 1 - \beta`:
 
-  .. math:: \delta = (c_lpha + c_eta)\,SE,
+  .. math:: \delta = (c_\alpha + c_\beta)\,SE,
 
-  with :math:`c_lpha` the critical value at the false-failure ``rate`` (two- or one-sided) and
-  :math:`c_eta` the one-sided one at ``false_pass_rate`` (t quantiles when ``n`` < 100)."""
+  with :math:`c_\alpha` the critical value at the false-failure ``rate`` (two- or one-sided) and
+  :math:`c_\beta` the one-sided one at ``false_pass_rate`` (t quantiles when ``n`` < 100).
+
+  A negative ``se`` is refused (a standard error is a length); a NaN ``se`` gives NaN and an
+  infinite one infinity (nothing detected), which the verdict logic reports as they are."""
+  se = float(se)
+  if se < 0:
+    raise ValueError(f"`se` must be a standard error >= 0; got {se}. Pass s / sqrt(n), not a "
+                     "signed difference.")
   if n is None or n >= T_BELOW:
-    return (z_for_rate(rate, two_sided) + z_for_rate(false_pass_rate, False)) * float(se)
-  return (t_for_rate(rate, n - 1, two_sided) + t_for_rate(false_pass_rate, n - 1, False)) * \
-      float(se)
+    return (z_for_rate(rate, two_sided) + z_for_rate(false_pass_rate, False)) * se
+  return (t_for_rate(rate, n - 1, two_sided) + t_for_rate(false_pass_rate, n - 1, False)) * se
 
 
 def min_samples(discrepancy: float, std: float, false_fail_rate: float,
                 false_pass_rate: float = FALSE_PASS_RATE, two_sided: bool = True) -> int:
   r"""Samples :math:`n` for a mean test to detect ``discrepancy`` with probability
-  :math:`1 - eta`: :math:`n = \lceil ((z_lpha + z_eta)\,\sigma / \delta)^2 ceil`
+  :math:`1 - \beta`: :math:`n = \lceil ((z_\alpha + z_\beta)\,\sigma / \delta)^2 \rceil`
   (CLT; the design of TFP's ``min_num_samples_for_dkwm_mean_test``, with a variance)."""
   if not discrepancy > 0 or not std > 0:
     raise ValueError(f"`discrepancy` and `std` must be > 0; got {discrepancy}, {std}.")

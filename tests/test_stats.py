@@ -90,7 +90,27 @@ def test_binomial_ci_coverage_against_scipy_binomial():
     (lambda: stats.bonferroni(-1, 3), "family_rate"),
     (lambda: stats.t_for_rate(0.1, 0), "dof"),
     (lambda: stats.min_samples(0.0, 1.0, 1e-3), "discrepancy"),
+    (lambda: stats.detectable(-1.0, 0.05), "se"),          # gave -4.29: a negative power
+    (lambda: stats.detectable(-1e-300, 0.05, 20), "se"),
 ])
 def test_more_bad_input(call, name):
   with pytest.raises(ValueError, match=f"`{name}`"):
     call()
+
+
+def test_detectable_at_zero_and_nan_se():
+  assert stats.detectable(0.0, 0.05) == 0.0
+  assert np.isnan(stats.detectable(float("nan"), 0.05))   # left to the verdict logic (an error)
+
+
+def test_sources_hold_no_control_characters():
+  # Docstrings written through a tool that read "\\alpha" as BEL + "lpha": the raw strings held
+  # control characters (c_<BEL>lpha, <CR>ceil, T_<LF>u) that render as garbage.
+  import pathlib
+  import re
+  root = pathlib.Path(stats.__file__).parent
+  bad = {str(p.relative_to(root)): sorted(set(re.findall(r"[\x00-\x08\x0b-\x1f\x7f]",
+                                                         p.read_text())))
+         for p in root.rglob("*.py")}
+  assert not {k: v for k, v in bad.items() if v}
+  assert "T_\\nu" in pathlib.Path(stats.__file__).read_text()
