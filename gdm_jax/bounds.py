@@ -534,8 +534,9 @@ def iwae_estimate_sharded(key: Array, log_joint: Callable[[Array], Array],
   With ``mesh=None`` a mesh over all devices is used; on one device it is plain
   :func:`iwae_estimate`. Multi-host: call ``jax.distributed.initialize()`` first and pass a mesh
   over ``jax.devices()`` (all hosts); the code is unchanged. The shapes that ``sample_and_log_q``
-  and ``log_joint`` return are checked as in :func:`iwae_estimate`; a NaN log-density is not
-  looked for (it propagates to the estimate).
+  and ``log_joint`` return are checked as in :func:`iwae_estimate`, and NaN log-densities follow
+  its rule: called eagerly (a concrete ``key``) the same ``ValueError`` naming ``log_joint`` (or
+  ``sample_and_log_q``); under ``jit`` or ``vmap`` a NaN propagates to the estimate.
   """
   from jax.sharding import Mesh, PartitionSpec as P
   K = v.check_int("K", K)
@@ -553,21 +554,32 @@ def iwae_estimate_sharded(key: Array, log_joint: Callable[[Array], Array],
   (axis,) = mesh.axis_names
 
   dtype = _draw_shapes(key, log_joint, sample_and_log_q, chunk_size)
+  eager = v.is_concrete(key)
 
   def local(chunk_keys):
     def body(carry, k):
+      lse, flags = carry
       z, log_q = sample_and_log_q(k, chunk_size)
-      return _lse_update(carry, log_joint(z) - log_q), None
+      lj = log_joint(z)
+      if eager:  # as in iwae_estimate: the NaN flags are traced only when they will be read
+        flags = flags | _nan_flags(lj, log_q)
+      return (_lse_update(lse, lj - log_q), flags), None
 
-    init = _lse_init(dtype)
+    init = (_lse_init(dtype), jnp.zeros(3, bool) if eager else None)
     # The carry varies across devices (each scans its own chunks).
     init = jax.tree_util.tree_map(lambda a: jax.lax.pcast(a, (axis,), to="varying"), init)
-    (m, s), _ = jax.lax.scan(body, init, chunk_keys)
+    ((m, s), flags), _ = jax.lax.scan(body, init, chunk_keys)
     m_all = jax.lax.pmax(m, axis)
     safe = jnp.where(jnp.isfinite(m_all), m_all, 0.0)
     s_all = jax.lax.psum(s * jnp.exp(m - safe), axis)
-    return (m_all + jnp.log(s_all) - jnp.log(jnp.asarray(K, dtype)))[None]
+    est = (m_all + jnp.log(s_all) - jnp.log(jnp.asarray(K, dtype)))[None]
+    return (est, flags[None]) if eager else est
 
-  f = jax.shard_map(local, mesh=mesh, in_specs=P(axis), out_specs=P(axis))
+  out_specs = (P(axis), P(axis)) if eager else P(axis)
+  f = jax.shard_map(local, mesh=mesh, in_specs=P(axis), out_specs=out_specs)
   chunk_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n_chunks))
-  return f(chunk_keys)[0]
+  if not eager:
+    return f(chunk_keys)[0]
+  est, flags = f(chunk_keys)     # flags: [devices, 3], each device's own chunks
+  _raise_on_nan(np.any(np.asarray(flags), axis=0))
+  return est[0]

@@ -101,10 +101,22 @@ def pushforward_log_prob(g: Callable[[Array], Array],
     z0: ``[K]`` or ``[N, K]``.
   Returns:
     ``(x, log_q_x)`` of shapes ``z0.shape`` and ``z0.shape[:-1]``.
+  Raises:
+    ValueError: ``z0`` of the wrong rank or NaN; ``g`` not ``[K] -> [K]`` or ``base_log_prob``
+      not ``[K] -> []`` (checked with :func:`jax.eval_shape` on one point, so also under
+      ``jit``: a per-dimension base density would otherwise give ``[N, K]`` silently).
   """
   v.check_ndim("z0", z0, (1, 2))
   v.check_not_nan("z0", z0)
   z0 = jnp.asarray(z0)
+  one_z = jax.ShapeDtypeStruct(z0.shape[-1:], z0.dtype)
+  for name, fn, want, what in (("g", g, z0.shape[-1:], "[K] -> [K] (a bijection of one point)"),
+                               ("base_log_prob", base_log_prob, (),
+                                "[K] -> [] (one log-density per point: sum over dimensions)")):
+    out = jax.eval_shape(fn, one_z)
+    if getattr(out, "shape", None) != want:
+      raise ValueError(f"`{name}` must map {what}; for K = {z0.shape[-1]} it returns shape "
+                       f"{getattr(out, 'shape', type(out).__name__)}.")
 
   def one(z):
     return g(z), base_log_prob(z) - log_abs_det_jacobian(g, z)

@@ -5,6 +5,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -22,7 +23,7 @@ EPILOG = """\
 environment: JAX_ENABLE_X64=1 runs in float64 (as --x64); GDM_JAX_NO_CACHE=1 is --no-cache. Exit
 status: 0 when every claim ran to finite evidence and came out as expected; 1 when one did not (a
 verdict 'error' included) or an output file could not be written; 2 for a usage error; 130 when
-interrupted (Ctrl-C)."""
+interrupted (Ctrl-C), 143 when terminated (SIGTERM); either way no worker process is left."""
 
 
 def _warn(msg: str) -> None:
@@ -104,19 +105,50 @@ def _costs_path(args) -> Path | None:
   return cache_dir().parent / f"claim-seconds-{'x64' if args.x64 else 'x32'}.json"
 
 
+#: The largest claim-seconds hint read (a few kB in practice); a larger file is ignored.
+MAX_HINT_BYTES = 1 << 20
+
+
 def read_costs(path: Path | None) -> dict[str, float]:
-  """The scheduling hint, read defensively (it only orders the work): JSON only, never a symlink;
-  anything malformed, non-numeric, negative or not finite is left out."""
+  """The scheduling hint, read defensively (it only orders the work): a regular file (never a
+  symlink, a FIFO, a device or a folder, opened without blocking) of at most
+  :data:`MAX_HINT_BYTES`, holding a JSON object; entries that are not non-negative finite numbers
+  are left out. A missing hint is silently absent (the first run); any other that cannot be used
+  is absent with a one-line warning, and never stops or stalls the run."""
   if path is None:
     return {}
+  import errno
+  import stat
+
+  def unusable(why: str) -> dict[str, float]:
+    _warn(f"ignoring the claim timings (a scheduling hint) at {path}: {why}; the results are not "
+          "affected")
+    return {}
+
   try:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+  except OSError as e:
+    if e.errno == errno.ENOENT:
+      return {}
+    return unusable(e.strerror or str(e))
+  try:
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+      return unusable("not a regular file")
+    if st.st_size > MAX_HINT_BYTES:
+      return unusable(f"{st.st_size} bytes, more than {MAX_HINT_BYTES}")
     with os.fdopen(fd, "rb") as f:
-      doc = json.loads(f.read(1 << 20))
-  except (OSError, ValueError):
-    return {}
+      fd = None
+      doc = json.loads(f.read(MAX_HINT_BYTES + 1))
+  except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested too deeply
+    return unusable(f"{type(e).__name__}: {e}" if not isinstance(e, OSError)
+                    else (e.strerror or str(e)))
+  finally:
+    if fd is not None:
+      os.close(fd)
   if not isinstance(doc, dict):
-    return {}
+    return unusable(f"a JSON {type(doc).__name__}, not an object of seconds per claim id")
   return {k: float(v) for k, v in doc.items()
           if isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
           and math.isfinite(v) and v >= 0}
@@ -198,6 +230,33 @@ def _count(text: str) -> int:
   return n
 
 
+#: The largest seed: ``jax.random.key`` keeps 32 bits of it with x64 off (2**32 ran as seed 0)
+#: and 64 with it on (so they would disagree above 2**32, and below 0); 2**63 overflows.
+MAX_SEED = 2 ** 32 - 1
+
+
+@_type
+def _seed(text: str) -> int:
+  """A PRNG seed the key holds whole, the same in float32 and float64: 0 to :data:`MAX_SEED`."""
+  try:
+    n = int(text)
+  except ValueError:
+    raise ValueError(f"not a whole number: {text!r}") from None
+  if not 0 <= n <= MAX_SEED:
+    raise ValueError(f"a seed must lie in [0, {MAX_SEED}] (the PRNG key holds 32 bits of it); "
+                     f"got {n}")
+  return n
+
+
+@_type
+def _pattern(text: str) -> str:
+  """``--only``: comma-separated globs, at least one of them not empty."""
+  if not any(p.strip() for p in text.split(",")):
+    raise ValueError(f"an empty pattern selects no claim ({text!r}); give a glob such as 'q1.*', "
+                     "or leave --only out to run every claim")
+  return text
+
+
 @_type
 def _seconds(text: str) -> float:
   x = _number(text)
@@ -268,10 +327,12 @@ def _version() -> str:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-  p.add_argument("--only", default=None, help="glob(s) of claim ids, comma separated (q1.*)")
+  p.add_argument("--only", type=_pattern, default=None,
+                 help="glob(s) of claim ids, comma separated (q1.*)")
   p.add_argument("--x64", action="store_true",
                  help="run in float64 (default float32); JAX_ENABLE_X64=1 does the same")
-  p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0, deterministic)")
+  p.add_argument("--seed", type=_seed, default=0,
+                 help=f"PRNG seed, 0 to {MAX_SEED} (default 0, deterministic)")
   p.add_argument("--quick", action="store_true", help="smaller problems (smoke runs)")
   p.add_argument("--workers", type=_count, default=None,
                  help="claims run in this many processes (default: number of CPU cores)")
@@ -722,9 +783,30 @@ def _seed_rows(selected, seeds, args, jobs):
 COMMANDS = {"verify": cmd_verify, "report": cmd_report, "mutate": cmd_mutate, "seeds": cmd_seeds}
 
 
+class Terminated(BaseException):
+  """SIGTERM, raised in the main thread (a ``BaseException``, as ``KeyboardInterrupt``, so that no
+  ``except Exception`` swallows it) so that every ``finally`` runs: the worker pool's reaping
+  included. Without it the default action ended the process at once and left its workers."""
+
+
+def _sigterm_handler(owner: int):
+  def on_sigterm(signum, frame):
+    if os.getpid() != owner:  # a forked child that inherited the handler: end as SIG_DFL would
+      signal.signal(signal.SIGTERM, signal.SIG_DFL)
+      os.kill(os.getpid(), signal.SIGTERM)
+      return
+    raise Terminated()
+  return on_sigterm
+
+
 def main(argv=None) -> int:
   """Runs one command; returns its exit status (see :data:`EPILOG`). Ctrl-C ends the run with one
-  line and status 130 (run_claims has killed its worker processes by then)."""
+  line and status 130, SIGTERM with one line and status 143 (run_claims has killed and reaped its
+  worker processes by then, in both cases)."""
+  import threading
+  previous = None
+  if threading.current_thread() is threading.main_thread():
+    previous = signal.signal(signal.SIGTERM, _sigterm_handler(os.getpid()))
   try:
     args = build_parser().parse_args(argv)
     if _env_set("JAX_ENABLE_X64"):  # honoured, not overridden by setup_jax: the same as --x64
@@ -733,6 +815,12 @@ def main(argv=None) -> int:
   except KeyboardInterrupt:
     print("gdm-jax: interrupted", file=sys.stderr)
     return 130
+  except Terminated:
+    print("gdm-jax: terminated", file=sys.stderr)
+    return 143
+  finally:
+    if previous is not None:
+      signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ def _jac_any(apply, variables, x, n_pos):
   """``[n_pos, n_pos]``: any over the output features of ``d y / d x != 0`` at one draw."""
   def f(flat):
     y = apply(variables, flat.reshape(x.shape))
+    if not jnp.issubdtype(y.dtype, jnp.inexact):  # integer or boolean: no derivative (all zero)
+      y = y.astype(flat.dtype)
     return y.reshape(n_pos, -1)
   jac = jax.jacfwd(f)(x.reshape(-1))  # [n_pos, F, n_pos]
   return jnp.any(jac != 0, axis=1)
@@ -135,6 +137,89 @@ def jacobian_dependencies(fn: Callable | nn.Module, input_shape: Sequence[int], 
   def deps(k):
     xs = jax.random.normal(k, (num_draws,) + input_shape)
     return jnp.any(jax.vmap(lambda x: _jac_any(apply, params, x, n_pos))(xs), 0)
+
+  return np.asarray(deps(key))
+
+
+def _changed(y0, y1):
+  r"""Whether an output changed: exactly for integer and boolean outputs; for floating ones by
+  more than :math:`\sqrt{\epsilon}\max(1, |y|, |y'|)` of their dtype (a NaN appearing or going
+  counts), so that rounding noise (``cumsum(x) - x`` is not exactly free of ``x_i``) is not read
+  as dependence."""
+  if not jnp.issubdtype(y0.dtype, jnp.inexact):
+    return y0 != y1
+  floor = math.sqrt(float(jnp.finfo(y0.dtype).eps))
+  scale = jnp.maximum(1.0, jnp.maximum(jnp.abs(y0), jnp.abs(y1)))
+  return (jnp.abs(y1 - y0) > floor * scale) | (jnp.isnan(y0) != jnp.isnan(y1))
+
+
+def _perturb_any(apply, variables, x, x_alt, n_pos):
+  """``[n_pos, n_pos]``: output position ``i`` changes (any feature, :func:`_changed`) when input
+  position ``j`` alone is replaced by its value in ``x_alt``; one forward pass per ``j``."""
+  flat, alt = x.reshape(-1), x_alt.reshape(-1)
+  y0 = apply(variables, x).reshape(n_pos, -1)
+
+  def moved(j):
+    xj = jnp.where(jnp.arange(n_pos) == j, alt, flat).reshape(x.shape)
+    return jnp.any(_changed(y0, apply(variables, xj).reshape(n_pos, -1)), axis=1)   # [out]
+
+  return jax.lax.map(moved, jnp.arange(n_pos), batch_size=min(n_pos, 256)).T   # [out, in]
+
+
+def perturbation_dependencies(fn: Callable | nn.Module, input_shape: Sequence[int], *,
+                              params: Any = None, num_draws: int = 3,
+                              key: Array | None = None) -> np.ndarray:
+  r"""Boolean ``[P, P]`` matrix from finite changes, not derivatives: output position ``i``
+  depends on input position ``j`` when, at some draw :math:`x`, replacing :math:`x_j` alone by an
+  independent draw :math:`x'_j` changes any feature of :math:`y_i`:
+
+  .. math:: D_{ij} = \exists\, \text{draw}, f:\ |y_{i,f}(x_{-j}, x'_j) - y_{i,f}(x)| >
+            \sqrt{\epsilon}\,\max(1, |y_{i,f}(x)|, |y_{i,f}(x_{-j}, x'_j)|)
+
+  (:math:`\epsilon` the output dtype's machine epsilon: :math:`3.5 \times 10^{-4}` relative in
+  float32; any change at all for integer and boolean outputs). The floor keeps rounding noise out:
+  ``cumsum(x) - x`` is causal, but in floating point its output :math:`i` moves by an ulp with
+  :math:`x_i`. It sees what a Jacobian cannot: integer, boolean or rounded outputs and
+  ``stop_gradient`` paths, whose derivative is zero everywhere. A position that enters no
+  computation of :math:`y_i` cannot change it, so every dependence found exists and the matrix
+  may be united with :func:`jacobian_dependencies`. It misses a dependence that the drawn changes
+  do not reveal: a step that no draw crosses, or a non-differentiable dependence that moves a
+  floating output by less than the floor. ``P`` forward passes per draw (``lax.map``).
+  Arguments as in :func:`jacobian_dependencies` (a flax module without ``params`` is initialised
+  ``num_draws`` times; outputs may have any dtype).
+  """
+  input_shape = _shape("input_shape", input_shape)
+  if isinstance(num_draws, bool) or not isinstance(num_draws, int) or num_draws < 1:
+    raise ValueError(f"`num_draws` must be an int >= 1; got {num_draws!r}.")
+  key = jax.random.key(0) if key is None else key
+  n_pos = math.prod(input_shape)
+  if isinstance(fn, nn.Module):
+    apply = fn.apply
+    if params is None:
+      out = jax.eval_shape(lambda: fn.apply(fn.init(jax.random.key(0), jnp.zeros(input_shape)),
+                                            jnp.zeros(input_shape)))
+      _check_out("fn", out, input_shape)
+
+      @jax.jit
+      def module_deps(k):
+        def one(kk):
+          kp, kx, ka = jax.random.split(kk, 3)
+          x, x_alt = (jax.random.normal(c, input_shape) for c in (kx, ka))
+          return _perturb_any(apply, fn.init(kp, x), x, x_alt, n_pos)
+        return jnp.any(jax.vmap(one)(jax.random.split(k, num_draws)), 0)
+
+      return np.asarray(module_deps(key))
+  elif callable(fn):
+    apply = (lambda p, x: fn(x)) if params is None else fn
+  else:
+    raise ValueError(f"`fn` must be a callable or a flax module; got {type(fn).__name__}.")
+  out = jax.eval_shape(lambda x: apply(params, x), jax.ShapeDtypeStruct(input_shape, jnp.float32))
+  _check_out("fn", out, input_shape)
+
+  @jax.jit
+  def deps(k):
+    xs = jax.random.normal(k, (2, num_draws) + input_shape)
+    return jnp.any(jax.vmap(lambda x, a: _perturb_any(apply, params, x, a, n_pos))(*xs), 0)
 
   return np.asarray(deps(key))
 

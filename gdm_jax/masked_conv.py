@@ -200,9 +200,15 @@ def _check_pixel(pixel, size) -> tuple[int, int]:
 
 def stack_dependencies(masks: Sequence[str], size: int = 5, kernel_size: int = 3,
                        channels: int = 1, features: int = 2, groups: int = 1) -> np.ndarray:
-  """Jacobian dependency matrix of a masked stack (random draws + positive structural pass)."""
+  """Jacobian dependency matrix of a masked stack (random draws + positive structural pass):
+  ``[size^2 channels, size^2 channels]``. ``size``, ``channels``, ``features`` and ``groups`` are
+  ints >= 1, each checked under its own name."""
   masks = _check_stack(masks)
   _check_kernel_size(kernel_size)
+  for name, value in (("size", size), ("channels", channels), ("features", features),
+                      ("groups", groups)):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+      raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
   mod = MaskedStack(masks, features, channels, kernel_size, groups)
   return jacobian_dependencies(mod, size, channels)
 

@@ -437,7 +437,13 @@ def _bound_replicates(keys, gap, n, _unused=None):
 
 
 def bound_variance(key, gaps: Sequence[float], n: int = 256, replicates: int = 2000):
-  """p = N(0,1), q = N(gap, 1) (KL = gap^2/2), each bound at its optimal critic."""
+  """p = N(0,1), q = N(gap, 1) (KL = gap^2/2), each bound at its optimal critic: ``n`` samples
+  of each (an int >= 1) per replicate, ``replicates`` (>= 2, for a variance) per finite gap."""
+  n = v.check_int("n", n)
+  replicates = v.check_int("replicates", replicates, minimum=2)
+  gaps = list(gaps)
+  if not gaps or not all(math.isfinite(float(g)) for g in gaps):
+    raise ValueError(f"`gaps` must be a non-empty sequence of finite numbers; got {gaps!r}.")
   r1m, r1v, r2m, r2v, r1s, r2s = [], [], [], [], [], []
   for i, g in enumerate(gaps):
     a, b = _bound_replicates(jax.random.split(jax.random.fold_in(key, i), replicates),

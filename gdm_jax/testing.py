@@ -15,7 +15,9 @@ one above: the central limit theorem is assumed (finite variance; heavy-tailed s
 importance weights with infinite variance break it). For samples with known bounds
 ``[low, high]`` the DKWM inequality gives a distribution-free test (:func:`assert_mean_in_interval_
 dkwm`). Every assertion raises ``AssertionError`` with a readable message and returns the
-:class:`gdm_jax.claims.core.Evidence` it judged.
+:class:`gdm_jax.claims.core.Evidence` it judged, with its power in ``detects``; a design that
+cannot detect what it is asked about (a quadrature mesh coarser than ``rtol``, a reversed
+interval) is a ``ValueError``, never a pass. Each docstring says what its assertion cannot see.
 
 Example (an IWAE bound in a user's test)::
 
@@ -74,19 +76,27 @@ def _mean_test(samples, value, relation, false_fail_rate, false_pass_rate, what)
 def assert_mean_le(samples, bound, *, false_fail_rate: float = 1e-6,
                    false_pass_rate: float = stats.FALSE_PASS_RATE) -> Evidence:
   r"""Asserts :math:`\mathbb{E}[X] \le` ``bound`` from samples: fails iff
-  :math:`\hat\mu > b + c_\alpha SE` (one-sided). E.g. :math:`\hat{\mathcal{L}}_K \le \log p(x)`."""
+  :math:`\hat\mu > b + c_\alpha SE` (one-sided). E.g. :math:`\hat{\mathcal{L}}_K \le \log p(x)`.
+
+  What the mean assertions cannot see: a discrepancy below ``detects``
+  (:math:`(c_\alpha + c_\beta) SE`); samples that are not independent (the SE is then
+  understated); samples of infinite variance (heavy-tailed importance weights), where the CLT
+  fails and the sample SE understates the spread: use a bounded statistic and
+  :func:`assert_mean_in_interval_dkwm` there."""
   return _mean_test(samples, bound, "<=", false_fail_rate, false_pass_rate, "bound")
 
 
 def assert_mean_ge(samples, bound, *, false_fail_rate: float = 1e-6,
                    false_pass_rate: float = stats.FALSE_PASS_RATE) -> Evidence:
-  r"""Asserts :math:`\mathbb{E}[X] \ge` ``bound``: fails iff :math:`\hat\mu < b - c_\alpha SE`."""
+  r"""Asserts :math:`\mathbb{E}[X] \ge` ``bound``: fails iff :math:`\hat\mu < b - c_\alpha SE`.
+  Cannot see what :func:`assert_mean_le` cannot."""
   return _mean_test(samples, bound, ">=", false_fail_rate, false_pass_rate, "bound")
 
 
 def assert_mean_close(samples, value, *, false_fail_rate: float = 1e-6,
                       false_pass_rate: float = stats.FALSE_PASS_RATE) -> Evidence:
-  r"""Asserts :math:`\mathbb{E}[X] =` ``value``: fails iff :math:`|\hat\mu - v| > c_{\alpha/2} SE`."""
+  r"""Asserts :math:`\mathbb{E}[X] =` ``value``: fails iff :math:`|\hat\mu - v| > c_{\alpha/2} SE`.
+  Cannot see what :func:`assert_mean_le` cannot."""
   return _mean_test(samples, value, "==", false_fail_rate, false_pass_rate, "value")
 
 
@@ -125,10 +135,17 @@ def assert_mean_in_interval_dkwm(samples, low: float, high: float, expected_low:
   empirical one, so the true mean lies in :math:`[\hat\mu - \epsilon(h - l), \hat\mu +
   \epsilon(h - l)]` with probability :math:`\ge 1 - \alpha` (a simple form of TFP's
   ``assert_true_mean_in_interval_by_dkwm``); the assertion fails when that interval misses the
-  expected one. No CLT assumption."""
+  expected one. No CLT assumption. A reversed expected interval is refused (``ValueError``).
+
+  What it cannot see: a true mean within the DKWM half-width :math:`\epsilon(h - l)` of the
+  expected interval (``detects`` is twice that); samples that are not independent draws, or whose
+  stated ``[low, high]`` is wider than their support (the test stays valid but loses power)."""
   x = _samples("samples", samples)
   if not low < high:
     raise ValueError(f"`low` must be < `high`; got {low}, {high}.")
+  if not expected_low <= expected_high:  # reversed (or NaN): every mean would "fit" an empty gap
+    raise ValueError(f"`expected_low` must be <= `expected_high`; got {expected_low}, "
+                     f"{expected_high}: give the interval low end first.")
   if np.any(x < low) or np.any(x > high):
     raise ValueError(f"`samples` must lie in [low, high] = [{low}, {high}]; got values in "
                      f"[{x.min():.4g}, {x.max():.4g}].")
@@ -152,11 +169,28 @@ def assert_autoregressive(fn: Callable, input_shape: Sequence[int], *, order=Non
   module) is autoregressive over the positions of ``input_shape`` in ``order`` (a permutation of
   the flat positions, first to last; raster order with channels last by default): no output
   position depends on itself or a later position (a *leak*); with ``complete=True``, every output
-  sees every earlier position (no blind spot). ``y`` has shape ``input_shape + F``. Returns the
-  ``[P, P]`` dependency matrix (:func:`gdm_jax.dependencies.jacobian_dependencies`)."""
+  sees every earlier position (no blind spot). ``y`` has shape ``input_shape + F``, of any dtype.
+  Returns the ``[P, P]`` dependency matrix.
+
+  Dependence is the union of two witnesses, each of which only finds dependence that exists:
+  the Jacobian's non-zeros at ``num_draws`` random inputs (and, for an uninitialised flax module,
+  a structural draw of positive weights; :func:`gdm_jax.dependencies.jacobian_dependencies`) and
+  the outputs that change when one position alone is redrawn
+  (:func:`gdm_jax.dependencies.perturbation_dependencies`). The second sees outputs whose
+  derivative is zero by construction (integer or boolean dtypes, ``round``, ``stop_gradient``),
+  which a Jacobian alone reads as "no dependence".
+
+  What it cannot see: a dependence that neither a derivative at the drawn inputs nor a redraw of
+  one position reveals (a branch taken only far from the standard-normal draws, e.g.
+  ``where(x_j > 10, ...)``; a step that no redraw crosses; a change below the output's rounding;
+  a leak through state outside ``fn``'s arguments). A leak found is certain; no leak found is
+  evidence at these draws, so raise ``num_draws`` for piecewise-constant models.
+  """
   from gdm_jax import dependencies
   dep = dependencies.jacobian_dependencies(fn, input_shape, params=params, num_draws=num_draws,
                                            key=key)
+  dep = dep | dependencies.perturbation_dependencies(fn, input_shape, params=params,
+                                                     num_draws=num_draws, key=key)
   rep = dependencies.check_autoregressive(dep, order)
   problems = []
   if rep.leaks:
@@ -178,46 +212,79 @@ def assert_normalised(log_prob: Callable, *, bounds: Sequence[tuple[float, float
   r"""Asserts :math:`\int e^{\log p(x)}\,dx = 1`.
 
   In 1-D or 2-D give ``bounds`` (the integration box, covering the mass): in 1-D adaptive
-  quadrature (``scipy.integrate.quad``, ``log_prob: [1] -> []``), in 2-D the trapezoid rule on a
-  ``grid x grid`` mesh in one vectorised call (``log_prob: [n, 2] -> [n]``; spectrally accurate
-  for smooth densities that vanish at the box's edges), with the change when every other node is
-  dropped as its error estimate; the estimate is added to ``rtol``. In higher
-  dimension give ``proposal = (sample(key, n) -> [n, d], log_q(x) -> [n])``: importance sampling,
-  :math:`\hat Z = \frac1n \sum_i e^{\log p(x_i) - \log q(x_i)}`, judged with
-  :func:`assert_mean_close` at ``false_fail_rate`` (requires :math:`\mathrm{Var}_q[p/q] <
-  \infty`: q must have heavier tails than p). ``log_prob`` maps ``[d] -> []`` (quadrature) or
-  ``[n, d] -> [n]`` (sampling)."""
+  quadrature (``scipy.integrate.quad``, ``log_prob: [1] -> []``, its own error estimate), in 2-D
+  the trapezoid rule on a ``grid x grid`` mesh in one vectorised call (``log_prob: [n, 2] ->
+  [n]``; spectrally accurate for smooth densities that vanish at the box's edges), with the
+  change when every other node is dropped as its error estimate :math:`e` (``grid`` odd, so both
+  meshes span the box). The assertion fails iff :math:`|\hat Z - 1| > \mathrm{rtol} + e`, so it
+  detects a discrepancy :math:`|Z - 1| > \mathrm{rtol} + 2e` (``Evidence.detects``). A mesh whose
+  error estimate exceeds ``rtol`` would hide the very discrepancy asked about, and is refused
+  (``ValueError``: raise ``grid`` or fit ``bounds`` to the mass): with :math:`e \le \mathrm{rtol}`
+  the test detects :math:`3\,\mathrm{rtol}` at worst.
+
+  In higher dimension give ``proposal = (sample(key, n) -> [n, d], log_q(x) -> [n])``: importance
+  sampling, :math:`\hat Z = \frac1n \sum_i e^{\log p(x_i) - \log q(x_i)}`, judged with
+  :func:`assert_mean_close` at ``false_fail_rate`` (its ``detects`` is the stated power;
+  requires :math:`\mathrm{Var}_q[p/q] < \infty`: q must have heavier tails than p), with
+  ``log_prob: [n, d] -> [n]``. The shapes the callables return are checked.
+
+  What it cannot see: mass outside ``bounds`` (the box's integral is judged, so an excess inside
+  can be offset by mass left outside); features narrower than the mesh spacing, which neither
+  mesh samples and so the error estimate misses too; with a proposal, regions ``q`` almost never
+  visits and weights of infinite variance (the standard error is then underestimated).
+  """
   if (bounds is None) == (proposal is None):
     raise ValueError("give exactly one of `bounds` (1-D or 2-D quadrature) and `proposal` "
                      "(importance sampling).")
+  if not 0 < float(rtol) < 1:
+    raise ValueError(f"`rtol` must lie in (0, 1); got {rtol}.")
   if bounds is not None:
     from scipy import integrate
     bounds = [tuple(map(float, b)) for b in bounds]
     if len(bounds) == 1:
       f = lambda t: math.exp(float(log_prob(np.array([t]))))
       val, err = integrate.quad(f, *bounds[0], epsabs=1e-12, limit=200)
+      how = "scipy.integrate.quad's error estimate"
     elif len(bounds) == 2:
+      if isinstance(grid, bool) or int(grid) != grid or grid < 5 or grid % 2 == 0:
+        raise ValueError(f"`grid` must be an odd int >= 5 (every other node then spans the same "
+                         f"box, for the error estimate); got {grid!r}.")
+      grid = int(grid)
       (a0, b0), (a1, b1) = bounds
       t0, t1 = np.linspace(a0, b0, grid), np.linspace(a1, b1, grid)
       xx, yy = np.meshgrid(t0, t1, indexing="ij")
-      dens = np.exp(np.asarray(log_prob(np.stack([xx.ravel(), yy.ravel()], -1)),
-                               np.float64)).reshape(grid, grid)
+      lp = np.asarray(log_prob(np.stack([xx.ravel(), yy.ravel()], -1)), np.float64)
+      if lp.shape != (grid * grid,):
+        raise ValueError(f"`log_prob` must map points [n, 2] to log-densities [n]; for n = "
+                         f"{grid * grid} it returns shape {lp.shape}.")
+      dens = np.exp(lp).reshape(grid, grid)
       trap = lambda d, u, v: float(np.trapezoid(np.trapezoid(d, v, axis=1), u))
       val = trap(dens, t0, t1)
       err = abs(val - trap(dens[::2, ::2], t0[::2], t1[::2]))
+      how = f"trapezoid {grid}x{grid} vs every other node"
     else:
       raise ValueError(f"`bounds` must give 1 or 2 intervals; got {len(bounds)}: use "
                        "`proposal` (importance sampling) in higher dimension.")
+    detects = rtol + 2 * err
+    if not err <= rtol:  # also NaN
+      raise ValueError(
+          f"the quadrature's error estimate {err:.3g} ({how}) exceeds `rtol` = {rtol:g}: the "
+          f"test could only detect |Z - 1| > {detects:.3g}. Raise `grid` (2-D) or fit `bounds` "
+          "to the mass.")
     tol = rtol + err
-    ev = Evidence(val, 1.0, tol, "==", f"quadrature error estimate {err:.1e} + rtol {rtol:g}",
-                  f"integral over {bounds}")
+    ev = Evidence(val, 1.0, tol, "==", f"quadrature error estimate {err:.1e} ({how}) + rtol "
+                  f"{rtol:g}", f"integral over {bounds}", detects=detects)
     if not ev.holds:
       raise AssertionError(f"the density integrates to {val:.8g} over {bounds}, not 1 (within "
-                           f"{tol:.2g}).")
+                           f"{tol:.2g}; the test detects |Z - 1| > {detects:.2g}).")
     return ev
   import jax
   sample, log_q = proposal
   key = jax.random.key(0) if key is None else key
   x = sample(key, int(n))
-  w = np.exp(np.asarray(log_prob(x), np.float64) - np.asarray(log_q(x), np.float64))
-  return assert_mean_close(w, 1.0, false_fail_rate=false_fail_rate)
+  lp, lq = (np.asarray(f(x), np.float64) for f in (log_prob, log_q))
+  for arg, what, a in (("log_prob", "log_prob", lp), ("proposal", "its log_q", lq)):
+    if a.shape != (int(n),):
+      raise ValueError(f"`{arg}`: {what} must map samples [n, d] to log-densities [n]; for "
+                       f"n = {int(n)} it returns shape {a.shape}.")
+  return assert_mean_close(np.exp(lp - lq), 1.0, false_fail_rate=false_fail_rate)

@@ -147,6 +147,20 @@ def iwae_objective(key: Array, vae: BernoulliVAE, params, x: Array, K: int,
                                     jnp.asarray(x), K, chunk_size)
 
 
+def _check_log_joint_shape(log_joint_fn, x, mean, n) -> None:
+  """``log_joint_fn(x [...], z [n, d])`` must return real ``[n]`` (checked with
+  :func:`jax.eval_shape` on one data point: nothing is computed, and it holds under ``jit``). A
+  ``[n, 1]`` would broadcast against ``log q [n]`` to a silent ``[n, n]``."""
+  xi = jax.ShapeDtypeStruct(tuple(jnp.shape(x))[1:], jnp.result_type(x))
+  z = jax.ShapeDtypeStruct((n, jnp.shape(mean)[1]), jnp.result_type(mean))
+  out = jax.eval_shape(log_joint_fn, xi, z)
+  shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
+  if shape != (n,) or dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+    raise ValueError(f"`log_joint_fn` must map (x [...], z [n, d]) to real log-densities [n]; "
+                     f"for n = {n} it returns {shape if shape is not None else type(out).__name__}"
+                     f" ({dtype}). Sum over the event axes or squeeze a trailing axis.")
+
+
 def diag_gaussian_log_weights(key: Array, log_joint_fn: Callable[[Array, Array], Array],
                               x: Array, mean: Array, std: Array, n: int) -> Array:
   r""":math:`\log w_{bj} = \log p(x_b, z_{bj}) - \log q_b(z_{bj})` with
@@ -155,7 +169,7 @@ def diag_gaussian_log_weights(key: Array, log_joint_fn: Callable[[Array, Array],
   ELBO estimate of :math:`q_b` (:func:`gdm_jax.bounds.elbo`), differentiable in ``mean, std``.
 
   Args:
-    log_joint_fn: ``(x [...], z [n, d]) -> [n]``.
+    log_joint_fn: ``(x [...], z [n, d]) -> [n]`` (its output shape is checked at trace time).
     x: ``[B, ...]``; ``mean, std``: ``[B, d]`` (a concrete ``std`` must be > 0); ``n >= 1``.
   Returns:
     ``[B, n]``.
@@ -170,6 +184,7 @@ def diag_gaussian_log_weights(key: Array, log_joint_fn: Callable[[Array, Array],
   if jnp.ndim(x) < 1 or jnp.shape(x)[0] != jnp.shape(mean)[0]:
     raise ValueError(f"`x` has shape {tuple(jnp.shape(x))} but `mean` has "
                      f"{jnp.shape(mean)[0]} rows; pass one proposal per data point.")
+  _check_log_joint_shape(log_joint_fn, x, mean, n)
   keys = jax.random.split(key, jnp.shape(mean)[0])
 
   def one(k, xi, m, s):

@@ -98,6 +98,11 @@ def test_bisect_inverse_recovers_monotone_map():
     (lambda: cov.gaussian_log_prob(np.zeros(2), np.zeros(2), np.eye(3)), "cov"),
     (lambda: cov.pushforward_log_prob(lambda z: z, cov.standard_normal_log_prob,
                                       np.array([np.nan, 0.0])), "z0"),
+    # A per-dimension base density returned [3, 2] instead of [3]; a g that sums loses the [K].
+    (lambda: cov.pushforward_log_prob(lambda z: z, jax.scipy.stats.norm.logpdf, np.zeros((3, 2))),
+     "base_log_prob"),
+    (lambda: cov.pushforward_log_prob(lambda z: jnp.sum(z), cov.standard_normal_log_prob,
+                                      np.zeros(2)), "g"),
 ])
 def test_bad_input_names_the_argument(call, name):
   with pytest.raises(ValueError, match=f"`{name}`"):

@@ -93,6 +93,13 @@ TOYS = [Claim("t.ok", "T", "theorem", "E[w] = 1 for w in [a/b.json]", ok),
         Claim("t.mc", "T", "theorem", "s", lambda k, c: ok(k, c)._replace(detects=0.0), True),
         Claim("t.mcboom", "T", "theorem", "s", boom, True)]
 claims.select = lambda pattern: [c for c in TOYS if c.id in pattern.split(",")]
+if os.environ.get("TOY_SLOW_START"):  # worker start-up slower than --claim-timeout (a busy host)
+  from gdm_jax.claims import core
+  real_worker = core._worker_run
+  def slow_worker(*a, **k):
+    time.sleep(float(os.environ["TOY_SLOW_START"]))
+    return real_worker(*a, **k)
+  core._worker_run = slow_worker
 if os.environ.get("TOY_READ_ONLY_CACHE"):  # a read-only file system under the cache folder
   import errno, tempfile
   real = tempfile.TemporaryFile
@@ -134,8 +141,12 @@ def test_cli_claim_past_the_time_limit_is_an_error_and_exit_1(tmp_path, workers)
   assert "t.slow: error, expected holds" in proc.stdout and "timed out" in proc.stdout
 
 
+@pytest.mark.parametrize("sig, code, line", [
+    (signal.SIGINT, 130, "gdm-jax: interrupted"),
+    (signal.SIGTERM, 143, "gdm-jax: terminated"),   # exited 143 by default, workers left running
+])
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_ctrl_c_ends_the_run_with_130_and_no_traceback(tmp_path, workers):
+def test_ctrl_c_or_sigterm_ends_the_run_and_reaps_the_workers(tmp_path, workers, sig, code, line):
   env = _env(tmp_path)
   proc = subprocess.Popen([sys.executable, "-c", TOY_CLI, "verify", "--only", "t.slow,t.ok",
                            "--workers", workers], stdout=subprocess.PIPE,
@@ -145,15 +156,33 @@ def test_ctrl_c_ends_the_run_with_130_and_no_traceback(tmp_path, workers):
   while not started.exists() and time.monotonic() < deadline and proc.poll() is None:
     time.sleep(0.1)
   time.sleep(0.5)  # inside the claim's sleep
-  proc.send_signal(signal.SIGINT)
+  proc.send_signal(sig)
   stdout, stderr = proc.communicate(timeout=30)
-  assert proc.returncode == 130, stdout[-2000:] + stderr[-2000:]
+  assert proc.returncode == code, stdout[-2000:] + stderr[-2000:]
   assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr[-3000:]
-  assert stderr.strip().splitlines()[-1] == "gdm-jax: interrupted"
+  assert stderr.strip().splitlines()[-1] == line
   for pid in map(int, started.read_text().split()):
     if pid != proc.pid:  # a worker process: killed and reaped, not left behind
       with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_the_claim_timeout_clock_starts_when_the_claim_starts(tmp_path):
+  # Worker start-up (here 3 s, as on a loaded host) counted against --claim-timeout 1: every
+  # claim, however trivial, got 'error'.
+  out = tmp_path / "v.json"
+  proc = _toy(tmp_path, "verify", "--only", "t.ok,t.ok2", "--workers", "2", "--claim-timeout", "1",
+              "--json", str(out), env=_env(tmp_path, TOY_SLOW_START="3"))
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  assert [c["verdict"] for c in json.loads(out.read_text())["claims"]] == ["holds", "holds"]
+
+
+def test_claim_key_refuses_a_seed_the_key_cannot_hold():
+  from gdm_jax.claims.core import claim_key
+  for bad in (-1, 2 ** 32, 2 ** 63, 2 ** 64, True):
+    with pytest.raises(ValueError, match="`seed`"):
+      claim_key(bad, "q1.x")
+  claim_key(2 ** 32 - 1, "q1.x")
 
 
 def test_brackets_in_claim_text_print_verbatim_and_an_error_exits_1(tmp_path):
@@ -225,8 +254,11 @@ def test_an_unwritable_cache_never_loses_a_run(tmp_path, how):
       (tmp_path / "cache").chmod(0o755)
   assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
   warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("gdm-jax: warning:")]
-  assert len(warnings) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
-  assert ("scheduling hint" in warnings[0]) == (how == "hint_unwritable")
+  # A folder at the hint's path: one warning as it is read (not a regular file), one as it is
+  # written; otherwise the one about the cache folder.
+  assert len(warnings) == (2 if how == "hint_unwritable" else 1), proc.stderr[-3000:]
+  assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+  assert all(("scheduling hint" in w) == (how == "hint_unwritable") for w in warnings)
   assert json.loads(out.read_text())["claims"][0]["verdict"] == "holds"
   assert "q1.nonlinear_1d" in md.read_text() and "gdm-jax verify" in proc.stdout
 
@@ -255,6 +287,35 @@ def test_the_timings_hint_is_read_defensively_and_written_atomically(tmp_path):
       ["claim-seconds-x32.json", "elsewhere.json", "link.json"])  # no temporary file left
 
 
+def test_an_unusable_hint_never_blocks_and_is_absent_with_one_warning(tmp_path, capsys):
+  # A FIFO blocked the open until a writer came; '[' * 10**5 raised RecursionError.
+  from gdm_jax.cli import MAX_HINT_BYTES, read_costs
+  fifo = tmp_path / "fifo.json"
+  os.mkfifo(fifo)
+  deep, big = tmp_path / "deep.json", tmp_path / "big.json"
+  deep.write_text("[" * 100_000 + "]" * 100_000)
+  big.write_text('{"a": 1.0}' + " " * MAX_HINT_BYTES)
+  for path, why in [(fifo, "not a regular file"), (deep, "RecursionError"),
+                    (big, f"more than {MAX_HINT_BYTES}"), (tmp_path, "not a regular file"),
+                    (tmp_path / "x.json", "JSONDecodeError")]:
+    if path.name == "x.json":
+      path.write_text("{")
+    assert read_costs(path) == {}
+    err = capsys.readouterr().err
+    assert err.startswith("gdm-jax: warning: ignoring the claim timings") and why in err, err
+    assert len(err.strip().splitlines()) == 1
+  assert read_costs(tmp_path / "missing.json") == {} and capsys.readouterr().err == ""
+
+
+def test_a_fifo_at_the_hint_path_does_not_block_verify(tmp_path):
+  hint = tmp_path / "cache" / "gdm-jax" / "claim-seconds-x32.json"
+  hint.parent.mkdir(parents=True)
+  os.mkfifo(hint)
+  proc = _toy(tmp_path, "verify", "--only", "t.ok", "--workers", "1", timeout=60)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  assert "not a regular file" in proc.stderr
+
+
 def test_write_costs_failure_is_a_warning(tmp_path, capsys):
   from gdm_jax.cli import write_costs
   write_costs(tmp_path / "missing-folder" / "c.json", {"a": 1.0})
@@ -281,6 +342,13 @@ def _parse_error(capsys, *argv):
     (["verify", "--workers", "0"], "--workers: must be at least 1"),
     (["seeds", "--workers", "-2"], "--workers: must be at least 1"),
     (["verify", "--claim-timeout", "-1"], "--claim-timeout: must be a number of seconds"),
+    (["verify", "--only", ""], "--only: an empty pattern selects no claim"),   # selected all
+    (["verify", "--only", " , "], "--only: an empty pattern selects no claim"),
+    (["seeds", "--only", ""], "--only: an empty pattern selects no claim"),
+    (["verify", "--seed", "4294967296"], "--seed: a seed must lie in [0, 4294967295]"),  # ran 0
+    (["verify", "--seed", str(2 ** 63)], "--seed: a seed must lie in"),        # overflowed
+    (["verify", "--seed", "-1"], "--seed: a seed must lie in"),   # a different key in x64
+    (["report", "--seed", "x"], "--seed: not a whole number"),
     (["verify", "--json", "/nonexistent/dir/x.json"], "--json: folder /nonexistent/dir does not"),
     (["verify", "--markdown", "/nonexistent/dir/x.md"], "--markdown: folder /nonexistent/dir"),
     (["mutate", "--json", "/nonexistent/x.json"], "--json: folder /nonexistent does not exist"),
@@ -332,6 +400,10 @@ def test_an_unknown_glob_suggests_ids_that_exist():
     claims.select("q1.nonlinear1d")
   with pytest.raises(ValueError, match=": zz matches no claim"):
     claims.select("q1.*,zz")  # a typo never silently shrinks a run
+  for empty in ("", ",", " "):   # selected every claim
+    with pytest.raises(ValueError, match="empty pattern"):
+      claims.select(empty)
+  assert len(claims.select(None)) == len(ids)
   for word in msg.replace(",", " ").replace(";", " ").split():
     if word.startswith("q") and "." in word and "*" not in word:
       assert word.rstrip(".") in ids

@@ -101,3 +101,19 @@ def test_two_scripts_with_their_own_net_class_do_not_share_answers():
 def test_bad_input(call, name):
   with pytest.raises(ValueError, match=f"`{name}`"):
     call()
+
+
+def test_perturbation_dependencies_agree_with_the_masks_and_see_integer_outputs():
+  # MADE (an uninitialised module, masks in their own collection): redrawing one position moves
+  # exactly the outputs the mask product connects to it, as the Jacobian says.
+  m1, m2 = made_masks(6, 16)
+  assert np.array_equal(dependencies.perturbation_dependencies(MADE(), (6,)), (m1 @ m2).T > 0)
+
+  class Quantised(MADE):   # integer outputs: a Jacobian of zeros, the same dependence
+    @nn.compact
+    def __call__(self, x):
+      return jnp.round(super().__call__(x) * 1e4).astype(jnp.int32)
+  assert not np.any(dependencies.jacobian_dependencies(Quantised(), (6,)))
+  assert np.array_equal(dependencies.perturbation_dependencies(Quantised(), (6,)),
+                        (m1 @ m2).T > 0)
+  assert np.array_equal(testing.assert_autoregressive(Quantised(), (6,)), (m1 @ m2).T > 0)

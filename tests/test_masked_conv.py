@@ -77,6 +77,9 @@ def test_masked_conv_keeps_size_and_channels():
     (lambda: mc.receptive_field(("A",), 5, (6, 1)), "pixel"),
     (lambda: mc.receptive_field(("A",), 5, (0, 3)), "pixel"),
     (lambda: mc.channel_mask("A", 3, 4, 6, groups=3), "in_features"),
+    (lambda: mc.stack_dependencies(("A",), size=0), "size"),          # named `input_shape`
+    (lambda: mc.stack_dependencies(("A",), channels=0), "channels"),
+    (lambda: mc.stack_dependencies(("A",), features=0), "features"),
 ])
 def test_bad_input(call, name):
   with pytest.raises(ValueError, match=f"`{name}`"):

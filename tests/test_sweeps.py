@@ -137,6 +137,18 @@ def test_estimator_sweep_refuses_bad_estimators():
     sweeps.estimator_sweep(jax.random.key(0), lambda k, K: jnp.log(-1.0 + 0 * K), [1], 8)
 
 
+@pytest.mark.parametrize("kw, name", [
+    ({"n": 0}, "n"),                      # named `t_p`, from inside kl_bounds
+    ({"replicates": 1}, "replicates"),
+    ({"gaps": [float("nan")]}, "gaps"),
+    ({"gaps": []}, "gaps"),
+])
+def test_bound_variance_names_its_bad_argument(kw, name):
+  args = {"gaps": [1.0], **kw}
+  with pytest.raises(ValueError, match=f"`{name}`"):
+    sweeps.bound_variance(jax.random.key(0), **args)
+
+
 def test_grad_snr_sweep_has_slope_one_half_for_a_mean():
   # g = mean of K draws of N(1, 1): SNR = sqrt(K) exactly in expectation.
   g = lambda k, K: {"w": jnp.mean(1.0 + jax.random.normal(k, (K, 3)), 0)}

@@ -97,6 +97,56 @@ def test_assert_normalised():
     testing.assert_normalised(lambda x: norm_lp(x) + 0.1, proposal=prop, n=20000)
 
 
+def test_dkwm_refuses_a_reversed_interval():
+  u = np.random.default_rng(4).uniform(size=100)
+  with pytest.raises(ValueError, match="`expected_low` must be <= `expected_high`"):
+    testing.assert_mean_in_interval_dkwm(u, 0.0, 1.0, 0.6, 0.4)   # passed: no gap to an empty set
+
+
+_REV = lambda x: jnp.cumsum(x[::-1])[::-1]    # y_i = sum_{j >= i} x_j: leaks its own and later
+_CAUSAL = lambda x: jnp.cumsum(x) - x         # y_i = sum_{j < i} x_j: causal and complete
+
+
+@pytest.mark.parametrize("wrap", [
+    lambda y: jnp.round(y * 1000).astype(jnp.int32),   # integer outputs: a Jacobian of zeros
+    lambda y: jnp.round(y * 1000),                     # rounded: zero derivative almost everywhere
+    jax.lax.stop_gradient,                             # zero derivative by construction
+])
+def test_autoregressive_sees_outputs_without_a_gradient(wrap):
+  # Each passed: the Jacobian alone read "no dependence". The oracle is the construction: output
+  # i sees positions i..3, so 10 leaks; the causal version sees exactly j < i (and its float
+  # rounding noise, cumsum(x)_i - x_i moving by an ulp with x_i, is no leak).
+  with pytest.raises(AssertionError, match="10 leak"):
+    testing.assert_autoregressive(lambda x: wrap(_REV(x)), (4,))
+  dep = testing.assert_autoregressive(lambda x: wrap(_CAUSAL(x)), (4,), complete=True)
+  assert np.array_equal(dep, np.tril(np.ones((4, 4), bool), -1))
+
+
+def test_autoregressive_sees_boolean_outputs():
+  # A sign is seen only where a redraw flips it: some of the 10 leaks, never a false one.
+  with pytest.raises(AssertionError, match="leak"):
+    testing.assert_autoregressive(lambda x: _REV(x) > 0, (4,))
+  dep = testing.assert_autoregressive(lambda x: _CAUSAL(x) > 0, (4,), num_draws=8)
+  assert not np.any(dep & ~np.tril(np.ones((4, 4), bool), -1))
+
+
+def test_normalised_refuses_a_mesh_coarser_than_the_discrepancy():
+  # exp(0.5) x N(0, I) integrates to e^0.5 = 1.65; a 5 x 5 mesh measured 4.20 and passed with
+  # its error estimate 12.6 added to the tolerance.
+  norm_lp = lambda x: jnp.sum(jax.scipy.stats.norm.logpdf(x), -1)
+  box = [(-8, 8), (-8, 8)]
+  with pytest.raises(ValueError, match="`rtol`.*Raise `grid`"):
+    testing.assert_normalised(lambda x: norm_lp(x) + 0.5, bounds=box, grid=5)
+  with pytest.raises(AssertionError, match="integrates to 1.6487"):
+    testing.assert_normalised(lambda x: norm_lp(x) + 0.5, bounds=box)
+  ev = testing.assert_normalised(norm_lp, bounds=box)
+  # The oracle: the box holds erf(8 / sqrt 2)^2 of the mass (scipy).
+  assert abs(ev.measured - (sps.norm.cdf(8) - sps.norm.cdf(-8)) ** 2) <= ev.tolerance
+  assert ev.detects <= 3 * 1e-4   # rtol + 2 x the error estimate, the estimate below rtol
+  with pytest.raises(ValueError, match="`grid` must be an odd int"):
+    testing.assert_normalised(norm_lp, bounds=box, grid=800)
+
+
 @pytest.mark.parametrize("call, name", [
     (lambda: testing.assert_mean_le([1.0], 0.0), "samples"),
     (lambda: testing.assert_mean_le([1.0, np.nan], 0.0), "samples"),
@@ -104,6 +154,13 @@ def test_assert_normalised():
     (lambda: testing.min_detectable(1.0, 1), "n"),
     (lambda: testing.assert_mean_in_interval_dkwm([0.5, 2.0], 0, 1, 0, 1), "samples"),
     (lambda: testing.assert_normalised(lambda x: x), "bounds"),
+    (lambda: testing.assert_normalised(lambda x: x, bounds=[(-1, 1), (-1, 1)], grid=5),
+     "log_prob"),                                         # [n, 2] -> [n, 2], not [n]
+    (lambda: testing.assert_normalised(
+        lambda x: jnp.zeros(x.shape[0]), proposal=(lambda k, n: jnp.zeros((n, 3)),
+                                                   lambda x: jnp.zeros((x.shape[0], 1))), n=10),
+     "proposal"),
+    (lambda: testing.assert_normalised(lambda x: x, bounds=[(-1, 1)], rtol=0.0), "rtol"),
 ])
 def test_bad_input(call, name):
   with pytest.raises(ValueError, match=f"`{name}`"):

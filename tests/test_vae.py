@@ -99,6 +99,10 @@ def test_log_weights_give_the_closed_form_elbo():
   with pytest.raises(ValueError, match="positive"):
     vl.diag_gaussian_log_weights(jax.random.key(4), lambda xi, z: lg.log_joint(xi, z), x, mean,
                                  -std, 4)
+  # A log_joint returning [n, 1] broadcast against log q [n] to a wrong [B, n, n].
+  with pytest.raises(ValueError, match=r"`log_joint_fn` must map .* it returns \(4, 1\)"):
+    vl.diag_gaussian_log_weights(jax.random.key(5), lambda xi, z: lg.log_joint(xi, z)[:, None],
+                                 x, mean, std, 4)
 
 
 def test_fit_local_gaussians_reaches_the_mean_field_optimum():

@@ -13,13 +13,17 @@ def select(pattern: str | None = None) -> list[Claim]:
   """Claims whose id matches the glob ``pattern`` (all when None; comma-separated globs: the union).
 
   A glob that matches no claim is a ``ValueError`` that names the questions there are and the
-  closest ids, so a typo never silently shrinks a run.
+  closest ids, so a typo never silently shrinks a run; so is an empty pattern (``''`` or ``','``),
+  which selects nothing (None selects every claim).
   """
   import difflib
   import fnmatch
-  if not pattern:
+  if pattern is None:
     return list(REGISTRY)
   pats = [p.strip() for p in pattern.split(",") if p.strip()]
+  if not pats:
+    raise ValueError(f"`--only {pattern!r}` is an empty pattern and selects no claim; give a glob "
+                     "such as 'q1.*', or leave --only out to run every claim.")
   ids = [c.id for c in REGISTRY]
   unmatched = [p for p in pats if not fnmatch.filter(ids, p)]
   if unmatched or not pats:

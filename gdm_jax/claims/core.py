@@ -199,14 +199,32 @@ def _units(claims: Sequence[Claim], cost: dict[str, float] | None) -> list[list[
   return units
 
 
+#: Seconds a worker may take from receiving a claim to starting it (fork, jax's backend, the
+#: previous claim's result sent): not the claim's time, so not under ``--claim-timeout``, but
+#: bounded so that a worker that hangs before it starts is still replaced.
+START_LIMIT = 120.0
+
+
+def _start_backend() -> None:
+  """Starts jax's backend in a fresh worker before it reports a claim started, so that no claim's
+  clock includes it. A failure is left to the claims, which report it as their error."""
+  try:
+    jax.devices()
+  except Exception:
+    pass
+
+
 def _worker_run(conn, claims: Sequence[Claim], config: Config, close=()) -> None:
   """A forked worker process's loop: receives a unit (indices into ``claims``, which the fork
-  inherited), runs its claims in order and sends ``(index, evidence, verdict, seconds)`` for each
-  as it finishes; ends on ``None`` or when the parent's end of the pipe closes."""
+  inherited), runs its claims in order, sending ``("start", index)`` as each starts (the parent
+  starts the claim's clock then) and ``(index, evidence, verdict, seconds)`` as it finishes; ends
+  on ``None`` or when the parent's end of the pipe closes."""
   signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+  signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (the CLI's raises)
   signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])  # blocked by the parent's fork
   for c in close:  # the other workers' pipe ends, inherited by the fork
     c.close()
+  _start_backend()
   while True:
     try:
       unit = conn.recv()
@@ -215,6 +233,10 @@ def _worker_run(conn, claims: Sequence[Claim], config: Config, close=()) -> None
     if unit is None:
       return
     for i in unit:
+      try:
+        conn.send(("start", i))
+      except (EOFError, OSError):
+        return
       r = run_claim(claims[i], config)
       try:
         conn.send((i, r.evidence, r.verdict, r.seconds))
@@ -287,6 +309,8 @@ def run_claims(claims: Sequence[Claim], config: Config,
   config = dataclasses.replace(config, n_stochastic=n_stochastic(claims))
   parallel = workers > 1 and len(claims) > 1 and _fork_is_safe()
   if not parallel:
+    if timeout:
+      _start_backend()  # not on the first claim's clock
     out = []
     for c in claims:
       out.append(run_claim(c, config, timeout))
@@ -297,10 +321,11 @@ def run_claims(claims: Sequence[Claim], config: Config,
 
 
 class _Worker:
-  """A forked worker process, its end of the pipe, the claims of its unit not yet reported and
-  when the one it is running started."""
+  """A forked worker process, its end of the pipe, the claims of its unit not yet reported, since
+  when it has been waited on and whether that is a claim's run (``running``: the worker said the
+  claim started) or the time before it (start-up, or between two claims)."""
   def __init__(self, proc, conn):
-    self.proc, self.conn, self.todo, self.since = proc, conn, [], 0.0
+    self.proc, self.conn, self.todo, self.since, self.running = proc, conn, [], 0.0, False
 
   def give(self, unit: list[int] | None) -> bool:
     """Sends ``unit`` (None: exit); False when the worker is gone (the unit is not its)."""
@@ -308,16 +333,25 @@ class _Worker:
       self.conn.send(unit)
     except OSError:
       return False
-    self.todo, self.since = list(unit or ()), time.monotonic()
+    self.todo, self.since, self.running = list(unit or ()), time.monotonic(), False
     return True
+
+  def deadline(self, timeout: float | None) -> float | None:
+    """When the wait on it ends: the claim's limit from its start, :data:`START_LIMIT` before."""
+    if self.running:
+      return self.since + timeout if timeout else None
+    return self.since + max(START_LIMIT, timeout or 0.0)
 
 
 def _run_forked(claims, config, on_result, workers, units, timeout) -> list[Result]:
   """Runs the ``units`` in up to ``workers`` forked processes, each taking the next unit when it is
   done. A worker whose claim runs past ``timeout`` is killed: that claim gets verdict ``error``,
   the rest of its unit goes back to the queue and a fresh worker takes over; a worker that dies
-  gets the same treatment. On any exception (Ctrl-C: ``KeyboardInterrupt``) every worker is
-  killed and reaped before it propagates."""
+  gets the same treatment. A claim's clock starts when its worker says it started it (after the
+  fork and jax's backend: a limit of 1 s gave every claim ``error`` when start-up took longer);
+  before that the wait is bounded by :data:`START_LIMIT`. On any exception (Ctrl-C:
+  ``KeyboardInterrupt``; SIGTERM in the CLI: ``Terminated``) every worker is killed and reaped
+  before it propagates."""
   import collections
   import multiprocessing
   from multiprocessing.connection import wait
@@ -371,23 +405,31 @@ def _run_forked(claims, config, on_result, workers, units, timeout) -> list[Resu
       busy = [w for w in pool if w.todo]
       if not busy:
         continue
-      left = None if not timeout else max(0.0, min(w.since for w in busy) + timeout
-                                               - time.monotonic())
+      ends = [d for d in (w.deadline(timeout) for w in busy) if d is not None]
+      left = max(0.0, min(ends) - time.monotonic()) if ends else None
       ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], left)
       for w in busy:
         if w.conn in ready or w.proc.sentinel in ready:
           try:
             while w.todo and w.conn.poll():
-              i, ev, verdict, seconds = w.conn.recv()
+              msg = w.conn.recv()
+              w.since = time.monotonic()
+              if msg[0] == "start":  # the claim's clock starts now, not at fork or hand-over
+                w.running = True
+                continue
+              i, ev, verdict, seconds = msg
               record(i, ev, verdict, seconds)
               w.todo.remove(i)
-              w.since = time.monotonic()
+              w.running = False
           except (EOFError, OSError):
             pass  # it died: is_alive says so below
+        end = w.deadline(timeout)
         if w.todo and not w.proc.is_alive():
           retire(w, f"worker process died (exit code {w.proc.exitcode})")
-        elif w.todo and timeout and time.monotonic() >= w.since + timeout:
-          retire(w, _timeout_detail(timeout) + "; its worker process was killed")
+        elif w.todo and end is not None and time.monotonic() >= end:
+          retire(w, _timeout_detail(timeout) + "; its worker process was killed" if w.running
+                 else f"not started: its worker process took over {START_LIMIT:g} s to start the "
+                 "claim and was killed")
     for w in pool:  # done: let them exit (and flush what they printed)
       w.give(None)
     for w in pool:

@@ -18,7 +18,8 @@ def parse(description: str, argv=None, steps: bool = False) -> argparse.Namespac
   p = argparse.ArgumentParser(description=description)
   p.add_argument("--out", default=os.environ.get("GDM_JAX_OUT", "out/experiments"))
   p.add_argument("--quick", action="store_true", help="a shrunken configuration (smoke runs)")
-  p.add_argument("--seed", type=int, default=0)
+  from gdm_jax.cli import MAX_SEED, _seed
+  p.add_argument("--seed", type=_seed, default=0, help=f"PRNG seed, 0 to {MAX_SEED}")
   if steps:
     p.add_argument("--steps", type=int, default=None,
                    help="optimisation steps (default: the configuration's; scale it up on an "
