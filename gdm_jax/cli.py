@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gdm_jax.jaxconfig import FAST_COMPILE, fast_compile_flags  # noqa: F401 (re-exported)
+from gdm_jax.jaxconfig import FAST_COMPILE, MAX_SEED, fast_compile_flags, parse_seed  # noqa: F401
 
 DESCRIPTION = """\
 Numerical checks of the mathematics of deep generative models (VAEs, autoregressive models,
@@ -232,20 +232,10 @@ def _count(text: str) -> int:
 
 #: The largest seed: ``jax.random.key`` keeps 32 bits of it with x64 off (2**32 ran as seed 0)
 #: and 64 with it on (so they would disagree above 2**32, and below 0); 2**63 overflows.
-MAX_SEED = 2 ** 32 - 1
-
-
 @_type
 def _seed(text: str) -> int:
   """A PRNG seed the key holds whole, the same in float32 and float64: 0 to :data:`MAX_SEED`."""
-  try:
-    n = int(text)
-  except ValueError:
-    raise ValueError(f"not a whole number: {text!r}") from None
-  if not 0 <= n <= MAX_SEED:
-    raise ValueError(f"a seed must lie in [0, {MAX_SEED}] (the PRNG key holds 32 bits of it); "
-                     f"got {n}")
-  return n
+  return parse_seed(text)
 
 
 @_type

@@ -1,4 +1,5 @@
-"""XLA compile settings shared by the CLI, the tests, the experiments and the claims.
+"""XLA compile settings and the accepted range of seeds, shared by the CLI, the tests, the
+experiments and the claims.
 
 Nothing here imports jax: :func:`fast_compile_flags` must run before jax starts its backends.
 """
@@ -20,3 +21,21 @@ def fast_compile_flags(flags: str) -> str:
 #: ``jax.jit(..., compiler_options=FULL_OPT)`` for the few compute-heavy programs: the CLI lowers
 #: XLA's CPU optimisation level for the many compile-bound ones (gdm_jax.cli.setup_jax).
 FULL_OPT = {"xla_backend_optimization_level": 3}
+
+
+#: The largest seed a run accepts: the PRNG key holds 32 bits of it (with x64 off), so a larger
+#: one would run as another while the results report it.
+MAX_SEED = 2 ** 32 - 1
+
+
+def parse_seed(text: str) -> int:
+  """A seed given as text (a command-line flag): a whole number in [0, :data:`MAX_SEED`], else a
+  ``ValueError`` that says so."""
+  try:
+    n = int(text)
+  except ValueError:
+    raise ValueError(f"not a whole number: {text!r}") from None
+  if not 0 <= n <= MAX_SEED:
+    raise ValueError(f"a seed must lie in [0, {MAX_SEED}] (the PRNG key holds 32 bits of it); "
+                     f"got {n}")
+  return n

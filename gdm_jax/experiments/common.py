@@ -18,8 +18,14 @@ def parse(description: str, argv=None, steps: bool = False) -> argparse.Namespac
   p = argparse.ArgumentParser(description=description)
   p.add_argument("--out", default=os.environ.get("GDM_JAX_OUT", "out/experiments"))
   p.add_argument("--quick", action="store_true", help="a shrunken configuration (smoke runs)")
-  from gdm_jax.cli import MAX_SEED, _seed
-  p.add_argument("--seed", type=_seed, default=0, help=f"PRNG seed, 0 to {MAX_SEED}")
+  from gdm_jax.problems import MAX_SEED, parse_seed
+
+  def seed(text):
+    try:
+      return parse_seed(text)
+    except ValueError as e:
+      raise argparse.ArgumentTypeError(str(e)) from None
+  p.add_argument("--seed", type=seed, default=0, help=f"PRNG seed, 0 to {MAX_SEED}")
   if steps:
     p.add_argument("--steps", type=int, default=None,
                    help="optimisation steps (default: the configuration's; scale it up on an "

@@ -18,12 +18,14 @@ import zlib
 import jax
 import numpy as np
 
+from gdm_jax.jaxconfig import MAX_SEED, parse_seed  # noqa: F401 (re-exported)
+
 
 def claim_key(seed: int, claim_id: str) -> jax.Array:
   """A key per claim, stable across runs and independent of which other claims run. ``seed`` is
   an int in [0, 2**32 - 1]: the key holds 32 bits of it with x64 off, so a larger seed would run
   as another (2**32 as 0) while the results report it."""
-  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
+  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
     raise ValueError(f"`seed` must be an int in [0, 2**32 - 1] (what the PRNG key holds); got "
                      f"{seed!r}.")
   return jax.random.fold_in(jax.random.key(seed), zlib.crc32(claim_id.encode()) & 0x7FFFFFFF)
