@@ -1,11 +1,61 @@
-r"""Planted mistakes against the grad.* claims (see :mod:`gdm_jax.mutations`): slips in
-``bounds.iwae_surrogates`` that each passed a grad claim before it was redesigned."""
+r"""Planted mistakes against the grad.* claims: the gradient estimators
+(bounds.iwae_surrogates, sweeps.snr_rms).
+
+See :mod:`gdm_jax.mutations`. Each is named by the claims whose ``mistakes`` list it; ``scope``
+is the glob the whole-catalogue ``gdm-jax mutate`` reruns."""
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from gdm_jax.mutations import _BOUNDS, Mutation
+from gdm_jax.mutations import _BOUNDS, _SWEEPS, Mutation
+
+
+def _surrogates(square: bool = True, stop: bool = True, stl: str = "ok"):
+  """The three surrogates with one slip: DReG's ``square``/``stop``, or STL's ``stl`` =
+  ``"no_stop"`` (q's parameters not stopped in log q: STL is IWAE) or ``"stop_z"`` (the sample
+  z stopped as well: the path term is gone and the encoder gradient is 0)."""
+  def factory(orig):
+    def iwae_surrogates(eps, theta, q_mean, q_log_std, x):
+      from gdm_jax import bounds, models
+      sg = jax.lax.stop_gradient
+      std = jnp.exp(q_log_std)
+      z = q_mean + std * eps
+      log_w = theta.log_joint(x, z) - models.diag_gaussian_log_prob(z, q_mean, std)
+      log_w_stop = theta.log_joint(x, z) - models.diag_gaussian_log_prob(z, sg(q_mean), sg(std))
+      w_tilde = jax.nn.softmax(log_w_stop)
+      if stop:
+        w_tilde = sg(w_tilde)
+      dreg = jnp.sum((w_tilde ** 2 if square else w_tilde) * log_w_stop)
+      if stl == "no_stop":
+        stl_w = log_w
+      elif stl == "stop_z":
+        stl_w = sg(log_w_stop)
+      else:
+        stl_w = log_w_stop
+      return bounds.Surrogates(bounds.iwae_bound(log_w), bounds.iwae_bound(stl_w), dreg)
+    return iwae_surrogates
+  return factory
+
+
+def _snr_rms_over_variance(orig):
+  def snr_rms(g, blocks=20):
+    g = np.asarray(g, np.float64)
+    g = g[:, None] if g.ndim == 1 else g
+
+    def snr2(a):  # |mean| / variance, the std's square root forgotten
+      return float(np.mean(a.mean(0) ** 2 / a.var(0, ddof=1) ** 2 - 1.0 / a.shape[0]))
+
+    a2 = snr2(g)
+    loo = np.array([snr2(np.delete(g, b, 0))
+                    for b in np.array_split(np.arange(g.shape[0]), blocks)])
+    se2 = math.sqrt((blocks - 1) / blocks * np.sum((loo - loo.mean()) ** 2))
+    snr = math.sqrt(max(a2, 0.0))
+    return snr, (se2 / (2 * snr) if snr > 0 else math.inf)
+  return snr_rms
 
 
 def _surrogate_slip(slip: str):
@@ -34,6 +84,17 @@ def _surrogate_slip(slip: str):
 
 
 MUTATIONS: tuple[Mutation, ...] = (
+    Mutation("dreg_weights_not_squared", "DReG surrogate with w_tilde for w_tilde^2",
+             ((_BOUNDS, "iwae_surrogates", _surrogates(square=False)),), "grad.*"),
+    Mutation("dreg_no_stop_gradient", "DReG surrogate differentiating through w_tilde",
+             ((_BOUNDS, "iwae_surrogates", _surrogates(stop=False)),), "grad.*"),
+    Mutation("stl_no_stop_gradient", "STL surrogate with log q(z; phi) not stopped in phi "
+             "(STL = IWAE)", ((_BOUNDS, "iwae_surrogates", _surrogates(stl="no_stop")),),
+             "grad.*"),
+    Mutation("stl_stops_z", "STL surrogate with the sample z stopped too (no path term)",
+             ((_BOUNDS, "iwae_surrogates", _surrogates(stl="stop_z")),), "grad.*"),
+    Mutation("snr_rms_over_variance", "gradient SNR as |mean| / variance, not / std",
+             ((_SWEEPS, "snr_rms", _snr_rms_over_variance),), "grad.snr_slopes"),
     Mutation("stl_uniform_weights", "STL surrogate as mean(log w_stop): uniform weights 1/K for "
              "w_tilde", ((_BOUNDS, "iwae_surrogates", _surrogate_slip("stl_uniform")),),
              "grad.*"),
