@@ -184,11 +184,30 @@ def _kl_linear(n, dtype_probe):
   return dv.kl_quadrature(jnp.log(_C * (1.0 + x)), jnp.zeros_like(x), x)
 
 
+#: A second case on an uneven grid (sinh-spaced, dense where the mass is) with a q that is not
+#: uniform: p = N(0, 1), q = N(1, 2^2) (its log q enters, unlike U(0, 1)'s log q = 0).
+KL_UNEVEN = 3.0 * np.sinh(np.linspace(-2.2, 2.4, 1501))
+KL_Q = (1.0, 2.0)
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _kl_gauss(grid, dtype_name):
+  x = jnp.asarray(grid, dtype_name)
+  lp = -0.5 * x * x - 0.5 * math.log(2 * math.pi)
+  m, s = KL_Q
+  lq = -0.5 * ((x - m) / s) ** 2 - math.log(s) - 0.5 * math.log(2 * math.pi)
+  return dv.kl_quadrature(lp, lq, x)
+
+
 def check_kl_ends(key, cfg: Config) -> Evidence:
-  r"""Closed form :math:`\int_0^1 c(1+x)\log(c(1+x))\,dx = c(\tfrac32\log c + 2\log 2 -
-  \tfrac34)`; the trapezoid rule's error is :math:`\tfrac{h^2}{12}(f'(1) - f'(0)) + O(h^4)` with
-  :math:`f' = c\log(c(1+x)) + c` (Euler-Maclaurin), so the reference carries that term and the
-  tolerance the next one (:math:`h^4/720\,\max|f'''|`, :math:`|f'''| = c/(1+x)^2 \le c`)."""
+  r"""Two cases. (1) Closed form :math:`\int_0^1 c(1+x)\log(c(1+x))\,dx = c(\tfrac32\log c +
+  2\log 2 - \tfrac34)`, p with mass at both ends of the grid, q = U(0, 1); the trapezoid rule's
+  error is :math:`\tfrac{h^2}{12}(f'(1) - f'(0)) + O(h^4)` with :math:`f' = c\log(c(1+x)) + c`
+  (Euler-Maclaurin), so the reference carries that term and the tolerance the next one
+  (:math:`h^4/720\,\max|f^{(3)}|`, :math:`|f^{(3)}| = c/(1+x)^2 \le c`). (2) p = N(0, 1),
+  q = N(1, 2^2) on an uneven (sinh-spaced) grid: the reference is scipy's trapezoid rule of the
+  float64 integrand on the same nodes (the closed-form KL is shown beside it)."""
+  from scipy import integrate
   del key
   got = float(_kl_linear(KL_N, jnp.zeros((), cfg.dtype)))
   h = 1.0 / (KL_N - 1)
@@ -196,14 +215,27 @@ def check_kl_ends(key, cfg: Config) -> Evidence:
   em = h * h / 12 * _C * math.log(2.0)   # f'(1) - f'(0) = c log 2
   h4 = h ** 4 / 720 * _C
   ref = exact + em
+  err1 = max(0.0, abs(got - ref) - h4) / max(1.0, abs(ref))
+  x = np.asarray(KL_UNEVEN.astype(cfg.dtype), np.float64)  # the nodes the library sees
+  m, sd = KL_Q
+  lp, lq = oracles.normal_logpdf64(x, 0.0, 1.0), oracles.normal_logpdf64(x, m, sd)
+  ref2 = float(integrate.trapezoid(np.exp(lp) * (lp - lq), x))
+  closed = math.log(sd) + (1.0 + m * m) / (2 * sd * sd) - 0.5
+  got2 = float(_kl_gauss(KL_UNEVEN, cfg.dtype_name))
+  err2 = abs(got2 - ref2) / max(1.0, abs(ref2))
   riemann = h / 2 * (_C * math.log(_C) + 2 * _C * math.log(2 * _C))
-  return Evidence(got, ref, cfg.rtol * max(1.0, ref) + h4, "==",
-                  cfg.dtype_origin() + " + the Euler-Maclaurin h^4 term",
-                  f"KL(p || q) by divergences.kl_quadrature for p(x) = (2/3)(1 + x), q = U(0,1) on "
-                  f"a grid of {KL_N} nodes with mass at both ends (p(0) = 2/3, p(1) = 4/3) vs the "
-                  f"closed form {exact:.8f} + h^2/12 (f'(1) - f'(0)) = {em:.2e}",
-                  effect=abs(riemann),
-                  effect_what="h (f(0) + f(1)) / 2: end weights h for h/2 (a Riemann sum)")
+  return Evidence(max(err1, err2), 0.0, cfg.rtol, "==",
+                  cfg.dtype_origin() + " (case 1 less the Euler-Maclaurin h^4 term)",
+                  f"(1) KL(p || q) by divergences.kl_quadrature for p(x) = (2/3)(1 + x), q = U(0,1) "
+                  f"on a grid of {KL_N} nodes with mass at both ends: {got:.8f} vs the closed form "
+                  f"{exact:.8f} + h^2/12 (f'(1) - f'(0)) = {em:.2e}; (2) p = N(0,1), q = N({m}, "
+                  f"{sd}^2) on {KL_UNEVEN.size} sinh-spaced nodes of [{KL_UNEVEN[0]:.1f}, "
+                  f"{KL_UNEVEN[-1]:.1f}] (spacing {np.diff(KL_UNEVEN).min():.3f} to "
+                  f"{np.diff(KL_UNEVEN).max():.3f}): {got2:.8f} vs scipy trapezoid {ref2:.8f} "
+                  f"(closed form {closed:.8f})",
+                  effect=abs(riemann) / max(1.0, abs(ref)),
+                  effect_what="h (f(0) + f(1)) / 2: end weights h for h/2 (a Riemann sum), "
+                              "relative")
 
 
 SIGMA = 0.02   # the lines blurred by N(0, SIGMA^2) in x (identical uniform y parts cancel)
@@ -290,9 +322,10 @@ def check_parallel_lines(key, cfg: Config) -> Evidence:
 
 CLAIMS = [
     Claim("q7.kl_quadrature_ends", "Q7", "theorem",
-          "KL(p||q) by the trapezoid rule with mass at the grid's ends equals the closed form "
-          "(p = (2/3)(1 + x), q = U(0,1))", check_kl_ends,
-          mistakes=("trapezoid_riemann", "kl_quadrature_swapped")),
+          "KL(p||q) by the trapezoid rule equals the closed form with mass at the grid's ends "
+          "(p = (2/3)(1 + x), q = U(0,1)) and scipy's on an uneven grid (N(0,1) vs N(1,2^2))", check_kl_ends,
+          mistakes=("trapezoid_riemann", "kl_quadrature_swapped", "kl_quadrature_drops_q_weight",
+                    "kl_quadrature_cross_term_sign", "trapezoid_even_spacing")),
     Claim("q7.disjoint_is_log2", "Q7", "theorem",
           "JSD(p||q) = log 2 for disjoint supports (uniforms, truncated Gaussians)",
           check_disjoint,

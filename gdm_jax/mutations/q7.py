@@ -66,10 +66,41 @@ def _jsd_se_no_half(orig):
   return jsd_monte_carlo
 
 
+def _kl_drops_q_weight(orig):
+  def kl_quadrature(log_p, log_q, grid):
+    from gdm_jax import divergences as dv
+    lr = jnp.asarray(log_p) - jnp.asarray(log_q)
+    return jnp.sum(dv.trapezoid_weights(grid) * jnp.exp(lr) * lr)  # int (p/q) log(p/q): q dropped
+  return kl_quadrature
+
+
+def _kl_cross_term_sign(orig):
+  def kl_quadrature(log_p, log_q, grid):
+    from gdm_jax import divergences as dv
+    w, p = dv.trapezoid_weights(grid), jnp.exp(jnp.asarray(log_p))
+    return jnp.sum(w * p * log_p) + jnp.sum(w * p * log_q)  # + int p log q for - int p log q
+  return kl_quadrature
+
+
+def _trapezoid_even(orig):
+  def trapezoid_weights(grid):
+    grid = jnp.asarray(grid)
+    h = (grid[-1] - grid[0]) / (grid.shape[0] - 1)  # the spacing assumed even
+    return jnp.full_like(grid, h).at[0].multiply(0.5).at[-1].multiply(0.5)
+  return trapezoid_weights
+
+
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation("jsd_without_half", "JSD = KL(p||m) + KL(q||m), without the 1/2",
              (("gdm_jax.divergences", "jsd_monte_carlo", _jsd_no_half_mc),
               ("gdm_jax.divergences", "jsd_quadrature", _jsd_no_half_quad)), "q5.*,q7.*"),
+    Mutation("kl_quadrature_drops_q_weight", "kl_quadrature integrates (p/q) log(p/q) (the "
+             "weight q dropped)", ((_DV, "kl_quadrature", _kl_drops_q_weight),), "q7.*"),
+    Mutation("kl_quadrature_cross_term_sign", "kl_quadrature as int p log p + int p log q",
+             ((_DV, "kl_quadrature", _kl_cross_term_sign),), "q7.*"),
+    Mutation("trapezoid_even_spacing", "trapezoid weights with one spacing (last - first)/(n - 1) "
+             "for an uneven grid", _at("trapezoid_weights", _trapezoid_even, _DV, _KB,
+                                       "gdm_jax.claims.q6"), "q5.*,q6.*,q7.*"),
     Mutation("trapezoid_riemann", "trapezoid end weights h for h/2 (a Riemann sum)",
              _at("trapezoid_weights", _trapezoid_riemann, _DV, _KB, "gdm_jax.claims.q6"),
              "q5.*,q6.*,q7.*"),
