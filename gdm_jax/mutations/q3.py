@@ -4,6 +4,8 @@ See :mod:`gdm_jax.mutations`. Each is named by the claims whose ``mistakes`` lis
 is the glob the whole-catalogue ``gdm-jax mutate`` reruns."""
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -262,6 +264,10 @@ def _prefix_running_mean(orig):
   return prefix_bounds
 
 
+def _log_2pi_rounded(orig):
+  return math.log(2 * 3.14)  # pi taken as 3.14: log w off by ~5e-4
+
+
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation("log_k_off_by_one", "L_K with log(K + 1) in place of log K",
              (("gdm_jax.bounds", "iwae_bound", _log_k_plus_one),), "q3.*"),
@@ -315,6 +321,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("diag_log_prob_drops_2pi", "diagonal Gaussian log-density without -(d/2) log 2 pi",
              _at("diag_gaussian_log_prob", _diag_log_prob_no_2pi, _MODELS, _BOUNDS,
                  "gdm_jax.vae"), "q3.*"),
+    Mutation("models_log_2pi_rounded", "models' log 2 pi with pi = 3.14 (log-weights off by "
+             "~5e-4)", ((_MODELS, "_LOG_2PI", _log_2pi_rounded),), "q3.*"),
     Mutation("log_prior_drops_2pi", "LinearGaussian.log_prior without -(d/2) log 2 pi (L_K "
              "above log p(x))",
              (("gdm_jax.models.LinearGaussian", "log_prior", _log_prior_no_2pi),),
