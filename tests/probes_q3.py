@@ -1,4 +1,5 @@
 """Probes for gdm_jax/mutations/q3.py (collected by tests/test_mutations.py)."""
+import jax
 import jax.numpy as jnp
 
 from gdm_jax import bounds, models
@@ -11,6 +12,9 @@ _LG = models.LinearGaussian(jnp.array([[1.0, 0.5], [-0.3, 0.8], [0.2, -1.1]], _F
                             jnp.array([0.1, 0.2, -0.3], _F64), jnp.asarray(0.7, _F64))
 
 PROBES = {
+    "full_proposal_diagonal_only": lambda: bounds.full_gaussian_proposal(
+        jnp.array([0.3, -0.5], _F64), jnp.array([[1.0, 0.8], [0.8, 2.0]], _F64))(
+            jax.random.key(0), 4),
     "models_log_2pi_rounded": lambda: _LG.log_joint(jnp.array([0.5, -0.4, 1.2], _F64), _Z),
     "log_prior_drops_2pi": lambda: _LG.log_prior(_Z),
     "diag_log_prob_drops_2pi": lambda: models.diag_gaussian_log_prob(

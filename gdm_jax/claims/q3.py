@@ -485,6 +485,55 @@ def check_sampler_moments(key, cfg: Config) -> Evidence:
                   effect_what="the noise variance drawn as s^4 (|s^4 - s^2| in standard errors)")
 
 
+@functools.partial(jax.jit, static_argnums=(3,), compiler_options=FULL_OPT)
+def _full_proposal_draws(key, mean, cov, n):
+  z, log_q = bounds.full_gaussian_proposal(mean, cov)(key, n)
+  return z, log_q
+
+
+FULL_COV = ((1.0, 0.8), (0.8, 2.0))  # correlated, unequal variances: a diagonal or a transposed
+FULL_MEAN = (0.3, -0.5)              # factor moves the covariance by many SEs
+
+
+def check_full_proposal(key, cfg: Config) -> Evidence:
+  r"""``full_gaussian_proposal(m, C)``'s draws have mean m and covariance C (z-scores of the 5
+  moment estimates: means and the upper triangle of C, centred at the known mean), and the
+  ``log_q`` it returns is the log-density of N(m, C) at each draw (float64 oracle). The first
+  part sees a sampler that is wrong where the density is right (``q3.exact_posterior`` cannot:
+  at q = p(z|x) any draws give L_K = log p(x)); a wrong ``log_q`` fails the second, reported in
+  the same units (zc x its relative error / rtol: over the tolerance exactly when it is off by
+  more than the dtype's rtol)."""
+  n = 200_000
+  m64, c64 = np.asarray(FULL_MEAN), np.asarray(FULL_COV)
+  z, log_q = _full_proposal_draws(key, jnp.asarray(m64, cfg.dtype), jnp.asarray(c64, cfg.dtype),
+                                  n)
+  z, log_q = np.asarray(z, np.float64), np.asarray(log_q, np.float64)
+  d = z - m64
+  iu = np.triu_indices(2)
+  est = np.concatenate([z, (d[:, :, None] * d[:, None, :])[:, iu[0], iu[1]]], axis=1)
+  target = np.concatenate([m64, c64[iu]])
+  mse = stats.mean_and_se(est, axis=0)
+  zs = np.abs(mse.mean - target) / mse.se
+  split = est.shape[1]
+  zc = cfg.z(split=split)
+  lq_err = max_rel_error(log_q, oracles.gaussian_logpdf64(z, m64, c64))
+  chol = np.linalg.cholesky(c64)
+  slips = {"L^T L (untransposed factor)": (chol.T @ chol)[iu],
+           "diag(C) (correlations dropped)": np.diag(np.diag(c64))[iu]}
+  effect = min(float(np.max(np.abs(v - c64[iu]) / mse.se[2:])) for v in slips.values())
+  # Both parts in the tolerance's units: the log-density's error counts as zc x (error / rtol),
+  # so it passes exactly when it is within the dtype's rtol.
+  measured = max(float(zs.max()), zc * lq_err / cfg.rtol)
+  return Evidence(measured, 0.0, zc, "==", cfg.z_origin(zc, True, split),
+                  f"max |z-score| of {split} moments of {n} draws of bounds.full_gaussian_proposal("
+                  f"m, C), C = {FULL_COV}; its log_q vs the float64 N(m, C) log-density at the "
+                  f"draws: max rel. error {lq_err:.1e} (<= {cfg.rtol:g} required; counted as "
+                  f"z x error / rtol = {zc * lq_err / cfg.rtol:.3g})",
+                  detects=zc + stats.z_for_rate(stats.FALSE_PASS_RATE, False), effect=effect,
+                  effect_what="the covariance of an untransposed factor or of the diagonal alone, "
+                              "in SEs (the smaller)")
+
+
 NL_X = (0.4, -1.1, 0.8)
 
 
@@ -622,6 +671,10 @@ CLAIMS = [
           "LinearGaussian.sample: x has mean b and covariance W W^T + s^2 I", check_sampler_moments,
           stochastic=True,
           mistakes=("sample_noise_variance", "sample_forgets_b")),
+    Claim("q3.full_proposal", "Q3", "theorem",
+          "full_gaussian_proposal(m, C) draws N(m, C) (moments) and returns its log-density",
+          check_full_proposal, stochastic=True,
+          mistakes=("full_proposal_chol_untransposed", "full_proposal_diagonal_only")),
     Claim("q3.nonlinear_evidence", "Q3", "theorem",
           "log p(x) of a nonlinear 1-latent model by log-space quadrature equals scipy quad",
           check_nonlinear_evidence,

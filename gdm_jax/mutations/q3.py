@@ -264,6 +264,20 @@ def _prefix_running_mean(orig):
   return prefix_bounds
 
 
+def _full_proposal_diagonal(orig):
+  def full_gaussian_proposal(mean, cov):
+    mean, cov = jnp.asarray(mean), jnp.asarray(cov)
+    d = mean.shape[-1]
+
+    def sample_and_log_q(key, n):
+      eps = jax.random.normal(key, (n, d), mean.dtype)
+      z = mean + eps * jnp.sqrt(jnp.diagonal(cov))  # the correlations dropped from the draws
+      return z, jax.scipy.stats.multivariate_normal.logpdf(z, mean, cov)  # log q right at z
+
+    return sample_and_log_q
+  return full_gaussian_proposal
+
+
 def _log_2pi_rounded(orig):
   return math.log(2 * 3.14)  # pi taken as 3.14: log w off by ~5e-4
 
@@ -321,6 +335,9 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("diag_log_prob_drops_2pi", "diagonal Gaussian log-density without -(d/2) log 2 pi",
              _at("diag_gaussian_log_prob", _diag_log_prob_no_2pi, _MODELS, _BOUNDS,
                  "gdm_jax.vae"), "q3.*"),
+    Mutation("full_proposal_diagonal_only", "full proposal drawing with the diagonal's std "
+             "alone (log q right at the draws)",
+             ((_BOUNDS, "full_gaussian_proposal", _full_proposal_diagonal),), "q3.*"),
     Mutation("models_log_2pi_rounded", "models' log 2 pi with pi = 3.14 (log-weights off by "
              "~5e-4)", ((_MODELS, "_LOG_2PI", _log_2pi_rounded),), "q3.*"),
     Mutation("log_prior_drops_2pi", "LinearGaussian.log_prior without -(d/2) log 2 pi (L_K "
