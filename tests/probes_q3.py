@@ -11,7 +11,14 @@ _Z = jnp.array([[0.4, -1.3], [2.0, 0.1]], _F64)
 _LG = models.LinearGaussian(jnp.array([[1.0, 0.5], [-0.3, 0.8], [0.2, -1.1]], _F64),
                             jnp.array([0.1, 0.2, -0.3], _F64), jnp.asarray(0.7, _F64))
 
+def _chunked_far():
+  prop = bounds.diag_gaussian_proposal(jnp.zeros(1, _F64), jnp.ones(1, _F64))
+  return bounds.iwae_estimate(jax.random.key(1), lambda z: -1000.0 - 0.5 * z[:, 0] ** 2, prop, 8, 4)
+
+
 PROBES = {
+    "prefix_global_max": lambda: bounds.prefix_bounds(jnp.array([-1e4, -1e4 + 50.0, 1e4], _F64)),
+    "lse_init_zero": _chunked_far,
     "full_proposal_diagonal_only": lambda: bounds.full_gaussian_proposal(
         jnp.array([0.3, -0.5], _F64), jnp.array([[1.0, 0.8], [0.8, 2.0]], _F64))(
             jax.random.key(0), 4),

@@ -278,6 +278,21 @@ def _full_proposal_diagonal(orig):
   return full_gaussian_proposal
 
 
+def _prefix_global_max(orig):
+  def prefix_bounds(log_w):
+    log_w = jnp.asarray(log_w)
+    k = jnp.arange(1, log_w.shape[-1] + 1, dtype=log_w.dtype)
+    m = jnp.max(log_w, -1, keepdims=True)  # one shift for every prefix, not a running maximum
+    return m + jnp.log(jnp.cumsum(jnp.exp(log_w - m), -1)) - jnp.log(k)
+  return prefix_bounds
+
+
+def _lse_init_zero(orig):
+  def _lse_init(dtype):
+    return jnp.asarray(0.0, dtype), jnp.asarray(0.0, dtype)  # running max from 0, not -inf
+  return _lse_init
+
+
 def _log_2pi_rounded(orig):
   return math.log(2 * 3.14)  # pi taken as 3.14: log w off by ~5e-4
 
@@ -338,6 +353,11 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("full_proposal_diagonal_only", "full proposal drawing with the diagonal's std "
              "alone (log q right at the draws)",
              ((_BOUNDS, "full_gaussian_proposal", _full_proposal_diagonal),), "q3.*"),
+    Mutation("prefix_global_max", "prefix bounds shifted by the global maximum, not a running "
+             "one (an early prefix underflows)", ((_BOUNDS, "prefix_bounds", _prefix_global_max),),
+             "q3.*"),
+    Mutation("lse_init_zero", "running log-sum-exp started at max 0, not -inf (every log w far "
+             "below 0 underflows)", ((_BOUNDS, "_lse_init", _lse_init_zero),), "q3.*"),
     Mutation("models_log_2pi_rounded", "models' log 2 pi with pi = 3.14 (log-weights off by "
              "~5e-4)", ((_MODELS, "_LOG_2PI", _log_2pi_rounded),), "q3.*"),
     Mutation("log_prior_drops_2pi", "LinearGaussian.log_prior without -(d/2) log 2 pi (L_K "
