@@ -16,7 +16,15 @@ def _chunked_far():
   return bounds.iwae_estimate(jax.random.key(1), lambda z: -1000.0 - 0.5 * z[:, 0] ** 2, prop, 8, 4)
 
 
+def _bernoulli():
+  from gdm_jax import vae
+  return vae.bernoulli_log_prob(jnp.array([1.0, 0.0, 1.0, 0.0], _F64),
+                                jnp.array([40.0, -40.0, -100.0, 0.5], _F64))
+
+
 PROBES = {
+    "bernoulli_probability_space": _bernoulli,
+    "bernoulli_probability_floor": _bernoulli,
     "prefix_global_max": lambda: bounds.prefix_bounds(jnp.array([-1e4, -1e4 + 50.0, 1e4], _F64)),
     "lse_init_zero": _chunked_far,
     "full_proposal_diagonal_only": lambda: bounds.full_gaussian_proposal(

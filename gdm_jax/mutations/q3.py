@@ -293,6 +293,17 @@ def _lse_init_zero(orig):
   return _lse_init
 
 
+def _bernoulli_probability_space(eps: float):
+  def factory(orig):
+    def bernoulli_log_prob(x, logits):
+      logits = jnp.asarray(logits)
+      x = jnp.asarray(x, logits.dtype)
+      p = jax.nn.sigmoid(logits)  # log of a probability: -inf (or a floor) once sigma saturates
+      return jnp.sum(x * jnp.log(p + eps) + (1 - x) * jnp.log(1 - p + eps), -1)
+    return bernoulli_log_prob
+  return factory
+
+
 def _log_2pi_rounded(orig):
   return math.log(2 * 3.14)  # pi taken as 3.14: log w off by ~5e-4
 
@@ -340,6 +351,13 @@ MUTATIONS: tuple[Mutation, ...] = (
              ((_BOUNDS, "prefix_bounds", _prefix_linear),), "q3.*"),
     Mutation("lse_no_inf_guard", "running log-sum-exp without the guard for an all -inf chunk",
              ((_BOUNDS, "_lse_update", _lse_no_inf_guard),), "q3.*"),
+    Mutation("bernoulli_probability_space", "Bernoulli log-likelihood as x log p + (1 - x) "
+             "log(1 - p) of p = sigmoid(l) (-inf once p saturates)",
+             ((_VAE, "bernoulli_log_prob", _bernoulli_probability_space(0.0)),),
+             "q3.vae_log_joint"),
+    Mutation("bernoulli_probability_floor", "the same with log(p + 1e-7): a floor, wrong for "
+             "|logit| > 16", ((_VAE, "bernoulli_log_prob", _bernoulli_probability_space(1e-7)),),
+             "q3.vae_log_joint"),
     Mutation("bernoulli_x_flipped", "Bernoulli log-likelihood with x and 1 - x swapped",
              ((_VAE, "bernoulli_log_prob", _bernoulli_x_flipped),), "q3.vae_log_joint"),
     Mutation("vae_log_joint_no_prior", "the VAE's log p(x, z) without the prior log p(z)",
