@@ -22,7 +22,19 @@ def _bernoulli():
                                 jnp.array([40.0, -40.0, -100.0, 0.5], _F64))
 
 
+def _nonlinear(method):
+  model = models.NonlinearModel.create(jax.random.key(2), data_dim=3, hidden=4, dtype=_F64)
+  x = jnp.array([0.4, -1.1, 0.8], _F64)
+  if method == "log_joint":
+    return model.log_joint(x, jnp.array([[0.3], [-1.2]], _F64))
+  return model.log_marginal(x, num_nodes=201), model.log_marginal(30.0 * x, num_nodes=201)
+
+
 PROBES = {
+    "nonlinear_log_joint_prior_2pi": lambda: _nonlinear("log_joint"),
+    "nonlinear_log_joint_log_s2": lambda: _nonlinear("log_joint"),
+    "nonlinear_marginal_h_off_by_one": lambda: _nonlinear("log_marginal"),
+    "nonlinear_marginal_linear": lambda: _nonlinear("log_marginal"),
     "bernoulli_probability_space": _bernoulli,
     "bernoulli_probability_floor": _bernoulli,
     "prefix_global_max": lambda: bounds.prefix_bounds(jnp.array([-1e4, -1e4 + 50.0, 1e4], _F64)),

@@ -112,6 +112,34 @@ def _nonlinear_marginal_no_h(orig):
   return log_marginal
 
 
+def _nonlinear_log_joint_slip(slip: str):
+  """NonlinearModel.log_joint without the prior's -log(2 pi)/2 (``"prior_2pi"``), or with
+  D log s^2 for D log s (``"log_s2"``)."""
+  def factory(orig):
+    def log_joint(self, x, z):
+      r = (x - self.mean(z)) / self.noise_std
+      s_term = self.data_dim * jnp.log(self.noise_std ** (2 if slip == "log_s2" else 1))
+      prior = -0.5 * z[..., 0] ** 2 - (0.0 if slip == "prior_2pi" else 0.5 * _LOG_2PI)
+      return -0.5 * jnp.sum(r * r, -1) - s_term - 0.5 * self.data_dim * _LOG_2PI + prior
+    return log_joint
+  return factory
+
+
+def _nonlinear_marginal_slip(slip: str):
+  """NonlinearModel.log_marginal with the spacing 2L/n for 2L/(n - 1) (``"h_off_by_one"``), or
+  summed in probability space (``"linear"``: -inf once log p(x, z) is in the thousands)."""
+  def factory(orig):
+    def log_marginal(self, x, half_width=12.0, num_nodes=8001):
+      z = jnp.linspace(-half_width, half_width, num_nodes, dtype=x.dtype)
+      lj = self.log_joint(x, z[:, None])
+      w = jnp.ones_like(z).at[0].set(0.5).at[-1].set(0.5)
+      if slip == "h_off_by_one":
+        return logsumexp(lj, b=w * (2 * half_width / num_nodes))
+      return jnp.log(jnp.sum(w * (z[1] - z[0]) * jnp.exp(lj)))
+    return log_marginal
+  return factory
+
+
 def _prefix_divides_by_k(orig):
   def prefix_bounds(log_w):
     log_w = jnp.asarray(log_w)
@@ -376,6 +404,17 @@ MUTATIONS: tuple[Mutation, ...] = (
              "q3.*"),
     Mutation("lse_init_zero", "running log-sum-exp started at max 0, not -inf (every log w far "
              "below 0 underflows)", ((_BOUNDS, "_lse_init", _lse_init_zero),), "q3.*"),
+    Mutation("nonlinear_log_joint_prior_2pi", "NonlinearModel.log_joint without the prior's "
+             "-log(2 pi)/2", ((_NL, "log_joint", _nonlinear_log_joint_slip("prior_2pi")),),
+             "q3.nonlinear_evidence"),
+    Mutation("nonlinear_log_joint_log_s2", "NonlinearModel.log_joint with D log s^2 for D log s",
+             ((_NL, "log_joint", _nonlinear_log_joint_slip("log_s2")),), "q3.nonlinear_evidence"),
+    Mutation("nonlinear_marginal_h_off_by_one", "NonlinearModel.log_marginal with h = 2L/n for "
+             "2L/(n - 1)", ((_NL, "log_marginal", _nonlinear_marginal_slip("h_off_by_one")),),
+             "q3.nonlinear_evidence"),
+    Mutation("nonlinear_marginal_linear", "NonlinearModel.log_marginal summed in probability "
+             "space", ((_NL, "log_marginal", _nonlinear_marginal_slip("linear")),),
+             "q3.nonlinear_evidence"),
     Mutation("models_log_2pi_rounded", "models' log 2 pi with pi = 3.14 (log-weights off by "
              "~5e-4)", ((_MODELS, "_LOG_2PI", _log_2pi_rounded),), "q3.*"),
     Mutation("log_prior_drops_2pi", "LinearGaussian.log_prior without -(d/2) log 2 pi (L_K "
