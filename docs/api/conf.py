@@ -53,11 +53,14 @@ def setup(app):
   # Napoleon reads the first line of a constant's ``#:`` comment as "type: description" and so
   # turned "Most chunks a chunked estimate may scan: chunk i ..." into a type. The constants'
   # comments are prose: napoleon only formats functions' and classes' docstrings.
+  # (Sphinx's event registry is internal: where it has changed, napoleon stays as it is.)
   from sphinx.ext import napoleon
-  listeners = app.events.listeners["autodoc-process-docstring"]
-  for listener in list(listeners):
-    if listener.handler is napoleon._process_docstring:
-      app.disconnect(listener.id)
+  listeners = getattr(app.events, "listeners", {}).get("autodoc-process-docstring", [])
+  ours = [ls for ls in listeners if getattr(ls, "handler", None) is napoleon._process_docstring]
+  if not ours:
+    return
+  for listener in ours:
+    app.disconnect(listener.id)
 
   def process(app, what, name, obj, options, lines):
     if what not in ("data", "attribute"):
