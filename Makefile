@@ -1,12 +1,14 @@
 # gdm-jax: two commands do all the set-up on a fresh machine with python3 and pip.
 #   make verify   run every claim of the problem set and print the verdict table
 #   make test     run the test suite (fails when no test ran)
+#   make docs     build the API reference into build/docs (installs the `docs` extra)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.gdm-jax-installed
+DOCS_STAMP := $(VENV)/.gdm-jax-docs-installed
 
-.PHONY: verify verify-x64 lint test report bench bench-accelerator clean
+.PHONY: verify verify-x64 lint test report docs bench bench-accelerator clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +37,15 @@ test: lint $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/gdm-jax report --out report
+
+$(DOCS_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+# The API reference (sources in docs/api) -> build/docs/index.html; any Sphinx warning fails it.
+# -E: a fresh environment each time, so a changed docstring is read again (about 10 s).
+docs: $(STAMP) $(DOCS_STAMP)
+	$(BIN)/python -m sphinx -b html -E -W --keep-going -q docs/api build/docs
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'

@@ -114,7 +114,7 @@ def jsd_monte_carlo(log_p_at_p, log_q_at_p, log_p_at_q, log_q_at_q, with_se: boo
 
 
 def wasserstein1_1d(x: Array, y: Array) -> Array:
-  r"""Empirical :math:`W_1` between equal-size 1-D samples: mean of |sorted x - sorted y| (the
+  r"""Empirical :math:`W_1` between equal-size 1-D samples: mean of ``|sorted x - sorted y|`` (the
   monotone coupling is optimal in 1-D). Differentiable in the sample values."""
   v.check_nonempty("x", x)
   v.check_same_shape("x", x, "y", y)

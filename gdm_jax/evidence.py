@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 #: Relative tolerance for deterministic (non-Monte-Carlo) comparisons, keyed by dtype, as in
-#: jax's scipy tests. The error is measured relative to max(1, |reference|).
+#: jax's scipy tests. The error is measured relative to ``max(1, |reference|)``.
 DTYPE_RTOL = {"float32": 2e-5, "float64": 1e-10}
 
 
@@ -24,7 +24,7 @@ def worst(values) -> float:
 
 
 def max_rel_error(measured, reference) -> float:
-  """max |measured - reference| / max(1, |reference|): the error :data:`DTYPE_RTOL` bounds."""
+  """``max |measured - reference| / max(1, |reference|)``: the error :data:`DTYPE_RTOL` bounds."""
   a, b = np.asarray(measured, np.float64), np.asarray(reference, np.float64)
   return float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b))))
 

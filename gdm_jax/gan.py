@@ -30,7 +30,7 @@ def optimal_discriminator(log_f1_x: Array, log_f0_x: Array) -> Array:
   Returns probabilities, which saturate: :math:`D^*` rounds to exactly 1 once
   :math:`\log f_1 - \log f_0` exceeds about 17 in float32 (37 in float64), and to 0 below about
   -87 (-708) (measured on CPU, where subnormals flush to zero), e.g. far in the tails of two
-  Gaussians of different scales (beyond |x| = 16 in float32, 44 in float64, for N(0, 1) against
+  Gaussians of different scales (beyond ``|x| = 16`` in float32, 44 in float64, for N(0, 1) against
   N(0, 2^2)). A saturated :math:`D^*` has lost :math:`\log f_1`: for densities use the logit
   :math:`\log f_1 - \log f_0` and :func:`density_from_logit`, not
   :func:`density_from_discriminator` (which refuses :math:`D \in \{0, 1\}`).

@@ -337,7 +337,7 @@ def _snr(g, idx=None):
 
 def snr_sweep(key, model, x, q_mean, q_log_std, ks: Sequence[int], replicates: int,
               bootstrap: int = 200) -> SnrSweep:
-  """|E g| / std(g) per parameter (averaged over parameters) for each K, with 95% percentile
+  """``|E g| / std(g)`` per parameter (averaged over parameters) for each K, with 95% percentile
   bootstrap intervals over the replicates (``bootstrap`` resamples; 0: none)."""
   enc_i, enc_d, dec = [], [], []
   ci = {"encoder_iwae": [], "encoder_dreg": [], "decoder_iwae": []}
@@ -467,13 +467,13 @@ def parallel_lines_curve(thetas, sigma: float = 0.05, grid_points: int = 24001,
                          half_width: float = 6.0):
   r"""JSD between N(0, sigma^2) and N(theta, sigma^2) in x (lines blurred by sigma; the y parts
   are identical) by quadrature on ``grid_points`` points of [-half_width, half_width], with its
-  autodiff gradient, and W1 = |theta|.
+  autodiff gradient, and ``W1 = |theta|``.
 
   The gradient is not zero near theta = 0: it peaks at about 0.23 / sigma (11.7 nats per unit
   theta for sigma = 0.02) at theta ~ 1.65 sigma and is still 1.18 at theta = 5 sigma (0.1) before
   it vanishes, so a curve needs theta steps well below sigma near 0 to show it (thetas 0.1 apart
   show one spurious-looking spike at +-0.1). The quadrature grid must resolve sigma: at least 20 points per sigma (a ValueError
-  otherwise), and every |theta| + 8 sigma must lie inside the grid.
+  otherwise), and every ``|theta| + 8 sigma`` must lie inside the grid.
   """
   thetas = np.asarray(thetas, np.float64)
   h = 2 * half_width / (grid_points - 1)
