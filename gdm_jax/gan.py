@@ -36,14 +36,15 @@ def optimal_discriminator(log_f1_x: Array, log_f0_x: Array) -> Array:
   :func:`density_from_discriminator` (which refuses :math:`D \in \{0, 1\}`).
 
   Raises:
-    ValueError: shapes differ, NaN, or (concrete inputs) both log-densities ``-inf`` (or both
-      ``+inf``) at a point, where :math:`D^* = 0/0` is undefined. Traced values are not checked.
+    ValueError: shapes differ, NaN or ``+inf`` (an infinite density), or (concrete inputs) both
+      log-densities ``-inf`` at a point, where :math:`D^* = 0/0` is undefined. Traced values are
+      not checked.
   """
   v.check_same_shape("log_f1_x", log_f1_x, "log_f0_x", log_f0_x)
   v.check_not_nan("log_f1_x", log_f1_x)
   v.check_not_nan("log_f0_x", log_f0_x)
-  log_f1_x = v.real("log_f1_x", log_f1_x, neg_inf=True, pos_inf=True)
-  log_f0_x = v.real("log_f0_x", log_f0_x, neg_inf=True, pos_inf=True)
+  log_f1_x = v.real("log_f1_x", log_f1_x, neg_inf=True)
+  log_f0_x = v.real("log_f0_x", log_f0_x, neg_inf=True)
   if v.is_concrete(log_f1_x) and v.is_concrete(log_f0_x):
     a, b = np.asarray(log_f1_x), np.asarray(log_f0_x)
     undefined = np.isinf(a) & (a == b)
