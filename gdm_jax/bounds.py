@@ -336,7 +336,9 @@ def iwae_estimate(key: Array, log_joint: Callable[[Array], Array],
   (:func:`jax.eval_shape`, so also under ``jit``), and a one-shot draw whose samples would not fit
   in device memory is refused with the advice to pass ``chunk_size``. Called eagerly (a concrete
   ``key``), both paths raise the same ``ValueError`` naming ``log_joint`` (or
-  ``sample_and_log_q``) when a log-density is NaN; under ``jit`` or ``vmap`` a NaN propagates to
+  ``sample_and_log_q``) when a log-density is NaN, ``log_joint`` is +inf or ``log_q`` is -inf at
+  a sample it drew (an infinite weight); ``key`` must be a PRNG key and ``log_joint`` and
+  ``sample_and_log_q`` callables (also under ``jit``); under ``jit`` or ``vmap`` a NaN propagates to
   the estimate (wrap in ``checkify`` with ``float_checks`` to catch it).
 
   Returns:

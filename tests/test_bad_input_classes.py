@@ -378,6 +378,30 @@ COUNTS = [
     ("trapezoid one node", lambda: dv.trapezoid_weights(np.zeros(1)), "grid"),
 ]
 
+# --- values outside the domain -----------------------------------------------------------------
+
+DOMAIN = [
+    ("logit d = 2", lambda: gan.logit(jnp.array(2.0)), "d"),
+    ("logit d = -0.1", lambda: gan.logit(jnp.array([0.5, -0.1])), "d"),
+    ("pointwise_objective d = 1.5", lambda: gan.pointwise_objective(jnp.array(1.5), 1.0, 1.0),
+     "d"),
+    ("pointwise_objective f1 < 0", lambda: gan.pointwise_objective(jnp.array(0.5), -1.0, 1.0),
+     "f1"),
+    ("density_from_discriminator d = 1", lambda: gan.density_from_discriminator(
+        jnp.zeros(1), jnp.ones(1)), "d_x"),
+    ("jsd_monte_carlo q = 0 at a sample of q", lambda: dv.jsd_monte_carlo(
+        jnp.zeros(2), jnp.zeros(2), jnp.zeros(2), jnp.array([0.0, -jnp.inf])), "log_q_at_q"),
+    ("rho_for_mi mi < 0", lambda: mi.rho_for_mi(-0.1, 2), "mi"),
+    ("gaussian_mi rho = 1", lambda: mi.gaussian_mi(1.0, 2), "rho"),
+    ("iwae_estimate log_joint +inf", lambda: _iwae(
+        log_joint=lambda z: jnp.where(z[:, 0] > 0, jnp.inf, 0.0)), "log_joint"),
+    ("iwae_estimate chunked log_joint +inf", lambda: _iwae(
+        log_joint=lambda z: jnp.where(z[:, 0] > 0, jnp.inf, 0.0), chunk_size=3), "log_joint"),
+    ("iwae_estimate log_q -inf at its samples", lambda: _iwae(
+        sample_and_log_q=lambda k, n: (jnp.zeros((n, 2)), jnp.full((n,), -jnp.inf))),
+     "sample_and_log_q"),
+]
+
 # --- callables, keys, flax parameters, broadcasting -------------------------------------------
 
 PROP = bounds.diag_gaussian_proposal(jnp.zeros(2), jnp.ones(2))
@@ -452,9 +476,9 @@ CALLABLES = [
 ]
 
 
-@pytest.mark.parametrize("call, arg", [(c, a) for _, c, a in COUNTS + CALLABLES],
-                         ids=[n for n, _, _ in COUNTS + CALLABLES])
-def test_counts_callables_keys_params_and_broadcasting_name_the_argument(call, arg):
+@pytest.mark.parametrize("call, arg", [(c, a) for _, c, a in COUNTS + DOMAIN + CALLABLES],
+                         ids=[n for n, _, _ in COUNTS + DOMAIN + CALLABLES])
+def test_counts_domains_callables_keys_params_and_broadcasting_name_the_argument(call, arg):
   with pytest.raises(ValueError, match=f"`{arg}`"):
     call()
 
