@@ -38,8 +38,7 @@ def iwae_bound(log_w: Array, axis: int = -1) -> Array:
   Returns:
     ``log_w`` reduced over ``axis``.
   """
-  v.check_not_nan("log_w", log_w)
-  log_w = jnp.asarray(log_w)
+  log_w = v.real("log_w", log_w, neg_inf=True)
   if log_w.ndim == 0:
     raise ValueError("`log_w` must have a sample axis of length K >= 1; got a scalar.")
   axis = v.check_axis("axis", axis, log_w.ndim)
@@ -52,8 +51,7 @@ def iwae_bound(log_w: Array, axis: int = -1) -> Array:
 def elbo(log_w: Array, axis: int = -1) -> Array:
   r"""Monte Carlo ELBO :math:`\frac1K\sum_k \log w_k` (the average of ``K`` one-sample
   :math:`\hat{\mathcal{L}}_1`)."""
-  v.check_not_nan("log_w", log_w)
-  log_w = jnp.asarray(log_w)
+  log_w = v.real("log_w", log_w, neg_inf=True)
   if log_w.ndim == 0 or log_w.size == 0:
     raise ValueError(f"`log_w` must have a non-empty sample axis; got shape {log_w.shape}.")
   return jnp.mean(log_w, axis=v.check_axis("axis", axis, log_w.ndim))
@@ -66,8 +64,7 @@ def prefix_bounds(log_w: Array) -> Array:
   differences :math:`\hat{\mathcal{L}}_{k+1} - \hat{\mathcal{L}}_k` are paired (low variance).
   ``[..., K] -> [..., K]``.
   """
-  v.check_not_nan("log_w", log_w)
-  log_w = jnp.asarray(log_w)
+  log_w = v.real("log_w", log_w, neg_inf=True)
   if log_w.ndim == 0 or log_w.shape[-1] == 0:
     raise ValueError(f"`log_w` must have a last (sample) axis of length K >= 1; got shape "
                      f"{log_w.shape}.")
@@ -84,7 +81,7 @@ def diag_gaussian_proposal(mean: Array, std: Array) -> SampleAndLogQ:
   v.check_finite("mean", mean)
   v.check_same_shape("std", std, "mean", mean)
   v.check_positive("std", std)
-  mean, std = jnp.asarray(mean), jnp.asarray(std)
+  mean, std = v.real("mean", mean), v.real("std", std)
 
   def sample_and_log_q(key, n):
     eps = jax.random.normal(key, (n,) + mean.shape, mean.dtype)
@@ -104,7 +101,7 @@ def full_gaussian_proposal(mean: Array, cov: Array) -> SampleAndLogQ:
   v.check_ndim("mean", mean, (1,))
   v.check_finite("mean", mean)
   v.check_spd("cov", cov, jnp.shape(mean)[0], " to match `mean`")
-  mean, cov = jnp.asarray(mean), jnp.asarray(cov)
+  mean, cov = v.real("mean", mean), v.real("cov", cov)
   chol = jnp.linalg.cholesky(cov)
   d = mean.shape[-1]
 
@@ -134,9 +131,10 @@ def _draw_shapes(key, log_joint, sample_and_log_q, n: int, budget_name: str = "K
   (:func:`gdm_jax.validation.memory_budget_bytes`), which could only end in RESOURCE_EXHAUSTED.
   Holds under ``jit`` (shapes are static). Returns the dtype of ``log_q``.
   """
-  if not hasattr(key, "dtype"):
-    raise ValueError(f"`key` must be a JAX PRNG key (jax.random.key(seed)); got "
-                     f"{type(key).__name__}.")
+  v.check_key("key", key)
+  v.check_callable("log_joint", log_joint, "log_joint(z [n, ...]) -> [n]")
+  v.check_callable("sample_and_log_q", sample_and_log_q,
+                   "sample_and_log_q(key, n) -> (z [n, ...], log_q [n])")
   spec = jax.ShapeDtypeStruct(jnp.shape(key), key.dtype)
   try:
     out = jax.eval_shape(lambda k: sample_and_log_q(k, n), spec)
@@ -262,10 +260,17 @@ def auto_chunk_size(key: Array, log_joint: Callable[[Array], Array],
   return c
 
 
+#: How many flags :func:`_nan_flags` returns.
+N_FLAGS = 5
+
+
 def _nan_flags(lj, log_q):
-  """Whether ``log_joint``, ``log_q`` and their difference have NaN entries: ``[3]`` bool."""
+  """Whether ``log_joint``, ``log_q`` and their difference have NaN entries, whether
+  ``log_joint`` is +inf somewhere and whether ``log_q`` is -inf where ``log_joint`` is not (a
+  sample the proposal cannot draw): ``[5]`` bool."""
   return jnp.stack([jnp.any(jnp.isnan(lj)), jnp.any(jnp.isnan(log_q)),
-                    jnp.any(jnp.isnan(lj - log_q))])
+                    jnp.any(jnp.isnan(lj - log_q)), jnp.any(lj == jnp.inf),
+                    jnp.any((log_q == -jnp.inf) & (lj > -jnp.inf))])
 
 
 def _raise_on_nan(flags) -> None:
@@ -281,6 +286,13 @@ def _raise_on_nan(flags) -> None:
     raise ValueError("`log_joint` and `sample_and_log_q` give log p(x, z) - log q(z) = inf - inf "
                      "(NaN) at some samples; `log_joint` must be finite or -inf wherever the "
                      "proposal has finite log q.")
+  if flags[3]:
+    raise ValueError("`log_joint` returned +inf log-densities; it must return finite log p(x, z) "
+                     "(or -inf where p(x, z) = 0): an infinite density has no finite bound.")
+  if flags[4]:
+    raise ValueError("`sample_and_log_q` returned log q(z) = -inf for samples it drew (where "
+                     "log p(x, z) is not -inf): the weights p/q are +inf. Its log q must be the "
+                     "log-density of the samples it returns.")
 
 
 def _lse_init(dtype):
@@ -324,7 +336,9 @@ def iwae_estimate(key: Array, log_joint: Callable[[Array], Array],
   (:func:`jax.eval_shape`, so also under ``jit``), and a one-shot draw whose samples would not fit
   in device memory is refused with the advice to pass ``chunk_size``. Called eagerly (a concrete
   ``key``), both paths raise the same ``ValueError`` naming ``log_joint`` (or
-  ``sample_and_log_q``) when a log-density is NaN; under ``jit`` or ``vmap`` a NaN propagates to
+  ``sample_and_log_q``) when a log-density is NaN, ``log_joint`` is +inf or ``log_q`` is -inf at
+  a sample it drew (an infinite weight); ``key`` must be a PRNG key and ``log_joint`` and
+  ``sample_and_log_q`` callables (also under ``jit``); under ``jit`` or ``vmap`` a NaN propagates to
   the estimate (wrap in ``checkify`` with ``float_checks`` to catch it).
 
   Returns:
@@ -362,7 +376,7 @@ def iwae_estimate(key: Array, log_joint: Callable[[Array], Array],
   def body(carry, i):
     return chunk(carry, jax.random.fold_in(key, i), chunk_size), None
 
-  init = (_lse_init(dtype), jnp.zeros(3, bool) if eager else None)
+  init = (_lse_init(dtype), jnp.zeros(N_FLAGS, bool) if eager else None)
   carry, _ = jax.lax.scan(body, init, jnp.arange(n_full))
   if rem:
     carry = chunk(carry, jax.random.fold_in(key, n_full), rem)
@@ -390,6 +404,13 @@ def iwae_estimate_batch(key: Array, log_joint: Callable[[Array, Array], Array],
     ``[B]``. Jittable with ``K`` and ``chunk_size`` static.
   """
   K = v.check_int("K", K)
+  v.check_key("key", key)
+  v.check_callable("log_joint", log_joint, "log_joint(x, z [n, ...]) -> [n]")
+  v.check_callable("proposal", proposal, "proposal(x) -> sample_and_log_q")
+  if _n_required_args(proposal) == 2:
+    raise ValueError("`proposal` takes 2 arguments: it looks like a sample_and_log_q(key, n), "
+                     "but a factory proposal(x) -> sample_and_log_q is expected. For one "
+                     "proposal for every point pass `lambda x: sample_and_log_q`.")
   if jnp.ndim(data) < 1 or jnp.shape(data)[0] < 1:
     raise ValueError(f"`data` must have a leading batch axis of size >= 1; got shape "
                      f"{tuple(jnp.shape(data))}.")
@@ -398,8 +419,25 @@ def iwae_estimate_batch(key: Array, log_joint: Callable[[Array, Array], Array],
   if chunk_size is None:  # the whole batch shares each step: size the chunk for B points
     chunk_size = auto_chunk_size(key, lambda z: log_joint(data[0], z), proposal(data[0]), K,
                                  batch=jnp.shape(data)[0])
-  return jax.vmap(lambda k, x: iwae_estimate(k, lambda z: log_joint(x, z), proposal(x), K,
-                                             chunk_size))(keys, data)
+  return jax.vmap(lambda k, x: iwae_estimate(k, lambda z: log_joint(x, z),
+                                             _proposal_at(proposal, x), K, chunk_size))(keys, data)
+
+
+def _n_required_args(f) -> int | None:
+  """How many positional arguments ``f`` requires (None when its signature cannot be read)."""
+  import inspect
+  try:
+    params = inspect.signature(f).parameters.values()
+  except (TypeError, ValueError):
+    return None
+  return sum(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+             for p in params)
+
+
+def _proposal_at(proposal, x):
+  q = proposal(x)
+  v.check_callable("proposal", q, "proposal(x) must return a sample_and_log_q(key, n)")
+  return q
 
 
 def _lg_log_joint(model: LinearGaussian, x: Array, gram: bool):
@@ -565,7 +603,7 @@ def iwae_estimate_sharded(key: Array, log_joint: Callable[[Array], Array],
         flags = flags | _nan_flags(lj, log_q)
       return (_lse_update(lse, lj - log_q), flags), None
 
-    init = (_lse_init(dtype), jnp.zeros(3, bool) if eager else None)
+    init = (_lse_init(dtype), jnp.zeros(N_FLAGS, bool) if eager else None)
     # The carry varies across devices (each scans its own chunks).
     init = jax.tree_util.tree_map(lambda a: jax.lax.pcast(a, (axis,), to="varying"), init)
     ((m, s), flags), _ = jax.lax.scan(body, init, chunk_keys)

@@ -38,7 +38,7 @@ def standard_normal_log_prob(z: Array) -> Array:
     ``[...]``.
   """
   v.check_ndim("z", z, range(1, 16))
-  z = jnp.asarray(v.as_array("z", z))
+  z = v.real("z", z)  # int8 z promoted: z * z does not wrap around
   return -0.5 * jnp.sum(z * z, axis=-1) - 0.5 * z.shape[-1] * _LOG_2PI
 
 
@@ -63,12 +63,12 @@ def affine(mu: Array, scale: Array) -> Callable[[Array], Array]:
   if jnp.ndim(scale) == 1:
     v.check_last_dim("scale", scale, k, "`mu`")
     v.check_positive("scale", scale)
-    mu_, s_ = jnp.asarray(mu), jnp.asarray(scale)
+    mu_, s_ = v.real("mu", mu), v.real("scale", scale)
     return lambda z0: mu_ + s_ * z0
   if jnp.ndim(scale) == 2:
     v.check_square_nonsingular("scale", scale)
     v.check_last_dim("scale", scale, k, "`mu`")
-    mu_, s_ = jnp.asarray(mu), jnp.asarray(scale)
+    mu_, s_ = v.real("mu", mu), v.real("scale", scale)
     return lambda z0: mu_ + jnp.einsum("ij,...j->...i", s_, z0)
   raise ValueError(f"`scale` must be a [K] vector or a [K, K] matrix; got shape "
                    f"{tuple(jnp.shape(scale))}.")
@@ -83,7 +83,9 @@ def log_abs_det_jacobian(g: Callable[[Array], Array], z0: Array) -> Array:
   Returns:
     scalar.
   """
-  jac = jax.jacfwd(g)(z0)
+  v.check_callable("g", g, "g(z [K]) -> [K]")
+  v.check_ndim("z0", z0, (1,))
+  jac = jax.jacfwd(g)(v.real("z0", z0))
   return jnp.linalg.slogdet(jac)[1]
 
 
@@ -106,9 +108,10 @@ def pushforward_log_prob(g: Callable[[Array], Array],
       not ``[K] -> []`` (checked with :func:`jax.eval_shape` on one point, so also under
       ``jit``: a per-dimension base density would otherwise give ``[N, K]`` silently).
   """
+  v.check_callable("g", g, "g(z [K]) -> [K]")
+  v.check_callable("base_log_prob", base_log_prob, "base_log_prob(z [K]) -> []")
   v.check_ndim("z0", z0, (1, 2))
-  v.check_not_nan("z0", z0)
-  z0 = jnp.asarray(z0)
+  z0 = v.real("z0", z0)
   one_z = jax.ShapeDtypeStruct(z0.shape[-1:], z0.dtype)
   for name, fn, want, what in (("g", g, z0.shape[-1:], "[K] -> [K] (a bijection of one point)"),
                                ("base_log_prob", base_log_prob, (),
@@ -151,9 +154,9 @@ def gaussian_log_prob(x: Array, mean: Array, cov: Array) -> Array:
   v.check_finite("mean", mean)
   k = jnp.shape(mean)[0]
   v.check_last_dim("x", x, k, "`mean`")
-  v.check_not_nan("x", x)
+  x = v.real("x", x)
   v.check_spd("cov", cov, k, " to match `mean`")
-  return _gaussian_log_prob(jnp.asarray(x), jnp.asarray(mean), jnp.asarray(cov))
+  return _gaussian_log_prob(x, v.real("mean", mean), v.real("cov", cov))
 
 
 @jax.jit

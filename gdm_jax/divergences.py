@@ -22,6 +22,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gdm_jax import validation as v
 
@@ -32,8 +33,8 @@ LOG2 = math.log(2.0)
 def trapezoid_weights(grid: Array) -> Array:
   r"""Trapezoid weights :math:`w_i = (h_{i-1} + h_i) / 2` on a strictly increasing 1-D ``grid``
   (``[n] -> [n]``, :math:`h_i = x_{i+1} - x_i`; the ends get half a cell)."""
+  grid = v.real("grid", grid)  # an int grid is promoted: its weights are not truncated to 0
   v.check_increasing("grid", grid)
-  grid = jnp.asarray(grid)
   h = jnp.diff(grid)
   w = jnp.zeros_like(grid)
   return w.at[:-1].add(0.5 * h).at[1:].add(0.5 * h)
@@ -46,22 +47,25 @@ def _xlogy_exp(log_a: Array, log_b: Array) -> Array:
   return jnp.where(a > 0, a * safe, 0.0)
 
 
-def check_quadrature_args(log_p: Array, log_q: Array, grid: Array) -> None:
+def check_quadrature_args(log_p: Array, log_q: Array, grid: Array) -> tuple[Array, Array, Array]:
   """Validates log-densities on a grid: a strictly increasing 1-D ``grid``, ``log_p`` and ``log_q``
-  of its shape without NaN, and (concrete) each a normalised density on it."""
+  of its shape without NaN or +inf (-inf is a zero density), and (concrete) each a normalised
+  density on it. Returns the three as float arrays (:func:`gdm_jax.validation.real`)."""
+  grid = v.real("grid", grid)
+  log_p = v.real("log_p", log_p, neg_inf=True)
+  log_q = v.real("log_q", log_q, neg_inf=True)
   v.check_ndim("grid", grid, (1,))
   v.check_same_shape("log_p", log_p, "grid", grid)
   v.check_same_shape("log_q", log_q, "grid", grid)
   v.check_increasing("grid", grid)
-  v.check_not_nan("log_p", log_p)
-  v.check_not_nan("log_q", log_q)
   v.check_normalised("log_p", log_p, grid)
   v.check_normalised("log_q", log_q, grid)
+  return log_p, log_q, grid
 
 
 def kl_quadrature(log_p: Array, log_q: Array, grid: Array) -> Array:
   r""":math:`\int p \log(p/q)` by the trapezoid rule on a 1-D ``grid`` (log-densities on it)."""
-  check_quadrature_args(log_p, log_q, grid)
+  log_p, log_q, grid = check_quadrature_args(log_p, log_q, grid)
   return jnp.sum(trapezoid_weights(grid) * _xlogy_exp(log_p, log_q))
 
 
@@ -72,7 +76,7 @@ def log_mixture(log_p: Array, log_q: Array) -> Array:
 
 def jsd_quadrature(log_p: Array, log_q: Array, grid: Array) -> Array:
   r""":math:`D_{JS}(p\|q)` by the trapezoid rule on a 1-D ``grid``."""
-  check_quadrature_args(log_p, log_q, grid)
+  log_p, log_q, grid = check_quadrature_args(log_p, log_q, grid)
   log_m = log_mixture(log_p, log_q)
   w = trapezoid_weights(grid)
   return 0.5 * jnp.sum(w * _xlogy_exp(log_p, log_m)) + 0.5 * jnp.sum(w * _xlogy_exp(log_q, log_m))
@@ -88,12 +92,21 @@ def jsd_monte_carlo_terms(log_p_at_p: Array, log_q_at_p: Array, log_p_at_q: Arra
   (``[M]``). Returns ``(terms_p [N], terms_q [M])``; ``0.5 * (mean(terms_p) + mean(terms_q))``
   is the estimate.
   """
-  for name, a in (("log_p_at_p", log_p_at_p), ("log_q_at_p", log_q_at_p),
-                  ("log_p_at_q", log_p_at_q), ("log_q_at_q", log_q_at_q)):
+  names = ("log_p_at_p", "log_q_at_p", "log_p_at_q", "log_q_at_q")
+  args = (log_p_at_p, log_q_at_p, log_p_at_q, log_q_at_q)
+  for name, a in zip(names, args):
+    v.check_ndim(name, a, (1,))
     v.check_nonempty(name, a)
-    v.check_not_nan(name, a)
+  log_p_at_p, log_q_at_p, log_p_at_q, log_q_at_q = (
+      v.real(n, a, neg_inf=True) for n, a in zip(names, args))
   v.check_same_shape("log_p_at_p", log_p_at_p, "log_q_at_p", log_q_at_p)
   v.check_same_shape("log_p_at_q", log_p_at_q, "log_q_at_q", log_q_at_q)
+  # Samples of p have p > 0 (and of q, q > 0): log p(x ~ p) = -inf is a sample off p's support,
+  # and its term would be -inf - -inf = NaN (or the estimate leave [0, log 2]).
+  for name, a in (("log_p_at_p", log_p_at_p), ("log_q_at_q", log_q_at_q)):
+    if v.is_concrete(a) and np.any(np.isneginf(np.asarray(a))):
+      raise ValueError(f"`{name}` has -inf entries: a sample of a distribution has positive "
+                       "density under it. Pass the log-density at samples drawn from it.")
   tp = log_p_at_p - log_mixture(log_p_at_p, log_q_at_p)
   tq = log_q_at_q - log_mixture(log_p_at_q, log_q_at_q)
   return tp, tq
@@ -115,7 +128,10 @@ def jsd_monte_carlo(log_p_at_p, log_q_at_p, log_p_at_q, log_q_at_q, with_se: boo
 
 def wasserstein1_1d(x: Array, y: Array) -> Array:
   r"""Empirical :math:`W_1` between equal-size 1-D samples: mean of ``|sorted x - sorted y|`` (the
-  monotone coupling is optimal in 1-D). Differentiable in the sample values."""
+  monotone coupling is optimal in 1-D). Differentiable in the sample values. ``x, y [N] -> []``
+  (an ``[N, 2]`` array is refused: sorting would pool its columns)."""
+  v.check_ndim("x", x, (1,))
   v.check_nonempty("x", x)
   v.check_same_shape("x", x, "y", y)
+  x, y = v.real("x", x), v.real("y", y)  # int8 samples promoted: no wrap-around
   return jnp.mean(jnp.abs(jnp.sort(x) - jnp.sort(y)))

@@ -36,12 +36,15 @@ def optimal_discriminator(log_f1_x: Array, log_f0_x: Array) -> Array:
   :func:`density_from_discriminator` (which refuses :math:`D \in \{0, 1\}`).
 
   Raises:
-    ValueError: shapes differ, NaN, or (concrete inputs) both log-densities ``-inf`` (or both
-      ``+inf``) at a point, where :math:`D^* = 0/0` is undefined. Traced values are not checked.
+    ValueError: shapes differ, NaN or ``+inf`` (an infinite density), or (concrete inputs) both
+      log-densities ``-inf`` at a point, where :math:`D^* = 0/0` is undefined. Traced values are
+      not checked.
   """
   v.check_same_shape("log_f1_x", log_f1_x, "log_f0_x", log_f0_x)
   v.check_not_nan("log_f1_x", log_f1_x)
   v.check_not_nan("log_f0_x", log_f0_x)
+  log_f1_x = v.real("log_f1_x", log_f1_x, neg_inf=True)
+  log_f0_x = v.real("log_f0_x", log_f0_x, neg_inf=True)
   if v.is_concrete(log_f1_x) and v.is_concrete(log_f0_x):
     a, b = np.asarray(log_f1_x), np.asarray(log_f0_x)
     undefined = np.isinf(a) & (a == b)
@@ -54,7 +57,13 @@ def optimal_discriminator(log_f1_x: Array, log_f0_x: Array) -> Array:
 
 
 def logit(d: Array) -> Array:
-  """log d - log(1 - d), accurate near 0 and 1 (log1p)."""
+  """log d - log(1 - d), accurate near 0 and 1 (log1p). ``d`` a probability: a concrete ``d``
+  outside [0, 1] is refused (0 and 1 give -inf and +inf)."""
+  v.check_probability("d", d)
+  return _logit(v.real("d", d))
+
+
+def _logit(d):
   return jnp.log(d) - jnp.log1p(-d)
 
 
@@ -77,20 +86,34 @@ def density_from_discriminator(log_f0_x: Array, d_x: Array) -> Array:
           "discriminator saturated and log D - log(1 - D) is infinite there. Pass the "
           "discriminator's logit to `density_from_logit` instead (for D*, the logit is "
           "log f1 - log f0).")
-  return jnp.asarray(log_f0_x) + logit(jnp.asarray(d_x))
+  return v.real("log_f0_x", log_f0_x, neg_inf=True) + _logit(v.real("d_x", d_x))
 
 
 def density_from_logit(log_f0_x: Array, logit_x: Array) -> Array:
   """The same estimate from a discriminator's logit (no round trip through probabilities)."""
   v.check_same_shape("log_f0_x", log_f0_x, "logit_x", logit_x)
-  v.check_not_nan("log_f0_x", log_f0_x)
-  v.check_not_nan("logit_x", logit_x)
-  return jnp.asarray(log_f0_x) + jnp.asarray(logit_x)
+  # -inf is a zero density f0 (then f1 = 0 too: the estimate is -inf); a logit is finite.
+  return v.real("log_f0_x", log_f0_x, neg_inf=True) + v.real("logit_x", logit_x)
 
 
 def pointwise_objective(d: Array, f1: Array, f0: Array) -> Array:
-  """f1 log D + f0 log(1 - D): the integrand of the discriminator's objective."""
-  return f1 * jnp.log(d) + f0 * jnp.log1p(-d)
+  r""":math:`f_1 \log D + f_0 \log(1 - D)`: the integrand of the discriminator's objective.
+
+  ``d`` in [0, 1], densities ``f1, f0 >= 0`` (finite; checked when concrete), broadcast together.
+  :math:`0 \log 0 = 0`: a zero density contributes 0 whatever ``d`` (``d = 0`` with ``f1 = 0``
+  gives :math:`f_0 \log 1`, not NaN); a positive density at ``d`` = 0 or 1 gives ``-inf``."""
+  v.check_probability("d", d)
+  for name, f in (("f1", f1), ("f0", f0)):
+    f = v.real(name, f)
+    if v.is_concrete(f) and np.any(np.asarray(f) < 0):
+      raise ValueError(f"`{name}` must be a density, >= 0; got minimum "
+                       f"{float(np.min(np.asarray(f))):.4g}.")
+  return _pointwise_objective(v.real("d", d), v.real("f1", f1), v.real("f0", f0))
+
+
+def _pointwise_objective(d, f1, f0):
+  return (jnp.where(f1 > 0, f1 * jnp.log(jnp.where(f1 > 0, d, 1.0)), 0.0)
+          + jnp.where(f0 > 0, f0 * jnp.log1p(-jnp.where(f0 > 0, d, 0.0)), 0.0))
 
 
 def gan_objective_terms(logit_at_p1: Array, logit_at_p0: Array) -> tuple[Array, Array]:
@@ -106,7 +129,6 @@ def bce_loss(params, apply_fn, x1: Array, x0: Array) -> Array:
   return jnp.mean(jax.nn.softplus(-l1)) + jnp.mean(jax.nn.softplus(l0))
 
 
-@partial(jax.jit, static_argnames=("steps", "batch", "hidden", "net"))
 def train_discriminator(key: Array, x1: Array, x0: Array, n_used: Array | int | None = None,
                         steps: int = 1500, batch: int = 256, hidden: int = 32,
                         learning_rate: float = 1e-2, net=None):
@@ -114,11 +136,39 @@ def train_discriminator(key: Array, x1: Array, x0: Array, n_used: Array | int | 
   samples ``x1 ~ P1`` and ``x0 ~ P0`` (``[N, dim]`` each), minimising the negative GAN objective
   on minibatches drawn from the first ``n_used`` samples (all when None).
 
-  ``n_used`` is a traced value, so one compiled program serves every sample size (vmap over it
-  and over ``key`` for a sweep). ``net`` is the user's flax module mapping ``[..., dim]`` to a
+  ``n_used`` may be a traced value, so one compiled program serves every sample size (vmap over
+  it and over ``key`` for a sweep). ``net`` is the user's flax module mapping ``[..., dim]`` to a
   logit ``[..., 1]`` (default: a tanh MLP with two ``hidden``-unit layers); evaluate the result
   with :func:`discriminator_logit` and the same ``net``. Returns ``(params, losses [steps])``.
+
+  Checks: ``key`` a PRNG key; ``x1`` and ``x0`` real ``[N, dim]`` arrays of one shape (finite
+  when concrete); ``steps``, ``batch`` and ``hidden`` ints >= 1; ``learning_rate`` finite and
+  >= 0 (0 keeps the initial network); a concrete ``n_used`` a whole number in ``[1, N]``. A
+  traced ``n_used`` cannot be checked: outside ``[1, N]`` it makes the returned parameters and
+  losses NaN (rather than training on a clamped index, a silently different sample).
   """
+  v.check_key("key", key)
+  v.check_ndim("x1", x1, (2,))
+  v.check_same_shape("x0", x0, "x1", x1)
+  x1, x0 = v.real("x1", x1), v.real("x0", x0)
+  n_max = x1.shape[0]
+  if n_max < 1:
+    raise ValueError("`x1` and `x0` are empty; pass at least one sample of each.")
+  steps, batch = v.check_int("steps", steps), v.check_int("batch", batch)
+  if net is None:
+    hidden = v.check_int("hidden", hidden)
+  v.check_rate("learning_rate", learning_rate)
+  if n_used is not None and v.is_concrete(n_used):
+    n_arr = np.asarray(n_used)
+    if (n_arr.ndim != 0 or n_arr.dtype == bool or not np.issubdtype(n_arr.dtype, np.number)
+        or n_arr != np.floor(n_arr) or not 1 <= n_arr <= n_max):
+      raise ValueError(f"`n_used` must be a whole number in [1, N] = [1, {n_max}] (how many of "
+                       f"the first samples to train on); got {n_used!r}.")
+  return _train_discriminator(key, x1, x0, n_used, steps, batch, hidden, learning_rate, net)
+
+
+@partial(jax.jit, static_argnames=("steps", "batch", "hidden", "net"))
+def _train_discriminator(key, x1, x0, n_used, steps, batch, hidden, learning_rate, net):
   n = x1.shape[0] if n_used is None else n_used
   ki, kb = jax.random.split(key)
   net = MLP((hidden, hidden, 1)) if net is None else net
@@ -137,13 +187,17 @@ def train_discriminator(key: Array, x1: Array, x0: Array, n_used: Array | int | 
 
   (params, _), losses = jax.lax.scan(step, (params, opt.init(params)),
                                      jax.random.split(kb, steps))
+  if n_used is not None:  # a traced n_used outside [1, N]: NaN, not a clamped index
+    ok = (n >= 1) & (n <= x1.shape[0])
+    params = jax.tree_util.tree_map(lambda a: jnp.where(ok, a, jnp.nan), params)
+    losses = jnp.where(ok, losses, jnp.nan)
   return params, losses
 
 
 def discriminator_logit(params, x: Array, hidden: int = 32, net=None) -> Array:
   """The trained network's logit at ``x [..., dim]`` -> ``[...]`` (``net`` as in training)."""
   net = MLP((hidden, hidden, 1)) if net is None else net
-  return net.apply(params, x)[..., 0]
+  return v.apply_net("params", net, params, v.real("x", x))[..., 0]
 
 
 

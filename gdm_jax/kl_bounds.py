@@ -29,10 +29,10 @@ Array = jax.Array
 
 
 def _check(t_p, t_q):
+  """Critic values are real numbers: float arrays (ints promoted), non-empty, finite."""
   v.check_nonempty("t_p", t_p)
   v.check_nonempty("t_q", t_q)
-  v.check_not_nan("t_p", t_p)
-  v.check_not_nan("t_q", t_q)
+  return v.real("t_p", t_p), v.real("t_q", t_q)
 
 
 def conjugate_u_log_u(t: Array) -> Array:
@@ -49,8 +49,8 @@ def r1(t_p: Array, t_q: Array) -> Array:
   :math:`\mathrm{mean}(e^{t - 1}) = \exp(\mathrm{logsumexp}(t - 1) - \log M)`, whose relative
   rounding error is about :math:`|\mathrm{logsumexp}|\,\epsilon \le 89\,\epsilon` (float32).
   Elsewhere the plain mean is kept (a few ulps). Both branches have finite gradients."""
-  _check(t_p, t_q)
-  t1 = jnp.asarray(t_q) - 1.0
+  t_p, t_q = _check(t_p, t_q)
+  t1 = t_q - 1.0
   log_n = jnp.log(jnp.asarray(t1.size, t1.dtype))
   log_max = float(np.log(np.finfo(t1.dtype).max))
   safe = jax.lax.stop_gradient(jnp.max(t1) + log_n < log_max - 1.0)
@@ -61,15 +61,14 @@ def r1(t_p: Array, t_q: Array) -> Array:
 def r2(t_p: Array, t_q: Array) -> Array:
   r""":math:`\hat R_2 = \mathrm{mean}(T(x_p)) - \log \mathrm{mean}(e^{T(x_q)})` via ``logsumexp``
   (finite for critic values of 100 in float32)."""
-  _check(t_p, t_q)
-  t_q = jnp.asarray(t_q)
+  t_p, t_q = _check(t_p, t_q)
   return jnp.mean(t_p) - (logsumexp(t_q) - jnp.log(jnp.asarray(t_q.size, t_q.dtype)))
 
 
 def _check_quadrature(t, log_p, log_q, grid):
-  check_quadrature_args(log_p, log_q, grid)
+  log_p, log_q, grid = check_quadrature_args(log_p, log_q, grid)
   v.check_same_shape("t", t, "grid", grid)
-  v.check_not_nan("t", t)
+  return v.real("t", t), log_p, log_q, grid
 
 
 def r1_quadrature(t: Array, log_p: Array, log_q: Array, grid: Array) -> Array:
@@ -77,7 +76,7 @@ def r1_quadrature(t: Array, log_p: Array, log_q: Array, grid: Array) -> Array:
 
   Needs a strictly increasing grid and normalised densities on it (checked for concrete
   arguments, as in :mod:`gdm_jax.divergences`)."""
-  _check_quadrature(t, log_p, log_q, grid)
+  t, log_p, log_q, grid = _check_quadrature(t, log_p, log_q, grid)
   w = trapezoid_weights(grid)
   return jnp.sum(w * jnp.exp(log_p) * t) - jnp.sum(w * jnp.exp(log_q + t - 1.0))
 
@@ -85,7 +84,7 @@ def r1_quadrature(t: Array, log_p: Array, log_q: Array, grid: Array) -> Array:
 def r2_quadrature(t: Array, log_p: Array, log_q: Array, grid: Array) -> Array:
   """R2[T] with both expectations by the trapezoid rule on a 1-D grid (same checks as
   :func:`r1_quadrature`)."""
-  _check_quadrature(t, log_p, log_q, grid)
+  t, log_p, log_q, grid = _check_quadrature(t, log_p, log_q, grid)
   w = trapezoid_weights(grid)
   return jnp.sum(w * jnp.exp(log_p) * t) - logsumexp(log_q + t, b=w)
 
@@ -97,9 +96,8 @@ def log_expectation_quadrature(t: Array, log_q: Array, grid: Array) -> Array:
   v.check_ndim("grid", grid, (1,))
   v.check_same_shape("t", t, "grid", grid)
   v.check_same_shape("log_q", log_q, "grid", grid)
-  v.check_not_nan("t", t)
-  v.check_not_nan("log_q", log_q)
-  return logsumexp(jnp.asarray(log_q) + jnp.asarray(t), b=trapezoid_weights(jnp.asarray(grid)))
+  t, log_q = v.real("t", t), v.real("log_q", log_q, neg_inf=True)
+  return logsumexp(log_q + t, b=trapezoid_weights(grid))
 
 
 def tilted_log_density(t: Array, log_q: Array, grid: Array) -> Array:
@@ -109,20 +107,36 @@ def tilted_log_density(t: Array, log_q: Array, grid: Array) -> Array:
 
   the normaliser by :func:`log_expectation_quadrature`. ``t, log_q, grid [G] -> [G]``."""
   log_z = log_expectation_quadrature(t, log_q, grid)  # validates the arguments first
-  return jnp.asarray(t) + jnp.asarray(log_q) - log_z
+  return v.real("t", t) + v.real("log_q", log_q, neg_inf=True) - log_z
 
 
-@partial(jax.jit, static_argnames=("sample_p", "sample_q", "bound", "steps", "batch", "hidden",
-                                   "net"))
 def train_critic(key: Array, sample_p: Callable, sample_q: Callable, bound: str = "r2",
                  steps: int = 1500, batch: int = 512, hidden: int = 32,
                  learning_rate: float = 5e-3, net=None):
   r"""Maximises :math:`\hat R_1` or :math:`\hat R_2` over a flax critic with optax Adam, fresh
   samples each step. ``net`` is the user's flax module ``[..., dim] -> [..., 1]`` (default: a tanh
   MLP with two ``hidden``-unit layers; evaluate with :func:`critic_values` and the same ``net``).
-  Returns ``(params, curve [steps])`` (the per-step bound values)."""
+  Returns ``(params, curve [steps])`` (the per-step bound values).
+
+  Checks (eager, and under ``jit`` except a traced ``learning_rate``): ``key`` a PRNG key,
+  ``sample_p`` and ``sample_q`` callables ``(key, n) -> [n, dim]``, ``steps``, ``batch`` and
+  ``hidden`` ints >= 1, ``learning_rate`` finite and >= 0 (0 keeps the initial critic).
+  Compiled once per static signature (``sample_p``, ``sample_q``, ``bound``, sizes, ``net``)."""
   if bound not in ("r1", "r2"):
     raise ValueError(f"`bound` must be 'r1' or 'r2'; got {bound!r}.")
+  v.check_key("key", key)
+  v.check_callable("sample_p", sample_p, "(key, n) -> samples [n, dim]")
+  v.check_callable("sample_q", sample_q, "(key, n) -> samples [n, dim]")
+  steps, batch = v.check_int("steps", steps), v.check_int("batch", batch)
+  if net is None:
+    hidden = v.check_int("hidden", hidden)
+  v.check_rate("learning_rate", learning_rate)
+  return _train_critic(key, sample_p, sample_q, bound, steps, batch, hidden, learning_rate, net)
+
+
+@partial(jax.jit, static_argnames=("sample_p", "sample_q", "bound", "steps", "batch", "hidden",
+                                   "net"))
+def _train_critic(key, sample_p, sample_q, bound, steps, batch, hidden, learning_rate, net):
   objective = r1 if bound == "r1" else r2
   net = MLP((hidden, hidden, 1)) if net is None else net
   kinit, kloop = jax.random.split(key)
@@ -147,6 +161,6 @@ def train_critic(key: Array, sample_p: Callable, sample_q: Callable, bound: str 
 def critic_values(params, x: Array, hidden: int = 32, net=None) -> Array:
   """The critic's values ``T(x)``: ``x [..., dim] -> [...]`` (``net`` as in training)."""
   net = MLP((hidden, hidden, 1)) if net is None else net
-  return net.apply(params, x)[..., 0]
+  return v.apply_net("params", net, params, v.real("x", x))[..., 0]
 
 

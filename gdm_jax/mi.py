@@ -43,6 +43,8 @@ Array = jax.Array
 
 
 def _check_scores(scores):
+  """A critic's score matrix: real (ints promoted), square [B, B] with B >= 2, finite (a critic
+  is a real-valued function: +-inf scores have no finite bound)."""
   scores = v.as_array("scores", scores)
   if np.ndim(scores) != 2 or np.shape(scores)[0] != np.shape(scores)[1]:
     raise ValueError("`scores` must be a square [B, B] matrix with scores[i, j] = f(x_i, y_j); got "
@@ -50,8 +52,7 @@ def _check_scores(scores):
   if np.shape(scores)[0] < 2:
     raise ValueError("`scores` needs a batch of B >= 2 pairs (the off-diagonal entries are the "
                      f"product-of-marginals samples); got B = {np.shape(scores)[0]}.")
-  v.check_not_nan("scores", scores)
-  return jnp.asarray(scores)
+  return v.real("scores", scores)
 
 
 def _diag_offdiag(scores):
@@ -108,9 +109,11 @@ def dv(scores: Array) -> Array:
   return kb.r2(*_diag_offdiag(s))
 
 
-def _check_rho(rho):
-  rho = v.as_array("rho", rho)
-  v.check_finite("rho", rho)
+def _check_rho(rho, scalar: bool = False):
+  """A correlation in (-1, 1); ``scalar``: one number (where the formula has one rho)."""
+  if scalar:
+    v.check_scalar("rho", rho)
+  rho = v.real("rho", rho)
   if v.is_concrete(rho) and np.any(np.abs(np.asarray(rho)) >= 1):
     raise ValueError(f"`rho` must lie in (-1, 1) (a correlation; |rho| = 1 has infinite mutual "
                      f"information); got {np.asarray(rho)}.")
@@ -129,8 +132,7 @@ def rho_for_mi(mi, d: int):
   r"""The correlation with :math:`I = ` ``mi`` nats in ``d`` dimensions:
   :math:`\rho = \sqrt{1 - e^{-2I/d}}` (``expm1`` form). ``mi >= 0``, any shape."""
   d = v.check_int("d", d)
-  mi = v.as_array("mi", mi)
-  v.check_finite("mi", mi)
+  mi = v.real("mi", mi)
   if v.is_concrete(mi) and np.any(np.asarray(mi) < 0):
     raise ValueError(f"`mi` must be >= 0 nats; got {np.asarray(mi)}.")
   mi = jnp.asarray(mi)
@@ -141,8 +143,12 @@ def correlated_gaussian_sample(key: Array, rho, d: int, n: int, dtype=None):
   r"""``n`` pairs of the benchmark: :math:`x \sim N(0, I_d)`,
   :math:`y = \rho x + \sqrt{1 - \rho^2}\,\epsilon`, :math:`\epsilon \sim N(0, I_d)`.
   Returns ``(x [n, d], y [n, d])`` (``dtype``: default float)."""
+  v.check_key("key", key)
   d, n = v.check_int("d", d), v.check_int("n", n)
-  rho = jnp.asarray(_check_rho(rho), dtype)
+  if dtype is not None and not (jnp.issubdtype(dtype, jnp.floating)
+                                and np.dtype(dtype).name in ("float32", "float64")):
+    raise ValueError(f"`dtype` must be float32 or float64; got {dtype}.")
+  rho = jnp.asarray(_check_rho(rho, scalar=True), dtype)
   dtype = rho.dtype if dtype is None else dtype
   kx, ke = jax.random.split(key)
   x = jax.random.normal(kx, (n, d), dtype)
@@ -162,10 +168,8 @@ def optimal_scores(x: Array, y: Array, rho) -> Array:
   v.check_ndim("x", x, (2,))
   v.check_ndim("y", y, (2,))
   v.check_last_dim("y", y, np.shape(x)[-1], "`x`")
-  v.check_not_nan("x", x)
-  v.check_not_nan("y", y)
-  rho = jnp.asarray(_check_rho(rho))
-  x, y = jnp.asarray(x), jnp.asarray(y)
+  x, y = v.real("x", x), v.real("y", y)
+  rho = _check_rho(rho, scalar=True)
   d = x.shape[-1]
   one_m = 1.0 - rho * rho
   quad = (2.0 * rho * (x @ y.T) - rho * rho * (jnp.sum(x * x, -1)[:, None]
@@ -242,10 +246,16 @@ def train_critic(key: Array, rho, d: int, estimator="infonce", steps: int = 1000
     estimator = ESTIMATORS.index(estimator)
   elif v.is_concrete(estimator) and not 0 <= int(np.asarray(estimator)) < len(ESTIMATORS):
     raise ValueError(f"`estimator` index must lie in [0, {len(ESTIMATORS)}); got {estimator!r}.")
+  v.check_key("key", key)
   d, steps = v.check_int("d", d), v.check_int("steps", steps)
   batch = v.check_int("batch", batch, 2)
-  return _train_critic(key, jnp.asarray(_check_rho(rho)), jnp.asarray(estimator, jnp.int32), d,
-                       steps, batch, hidden, embed, learning_rate)
+  hidden, embed = v.check_int("hidden", hidden), v.check_int("embed", embed)
+  # Finite; any sign (the mutation harness drives it with -learning_rate to descend the bound).
+  if v.is_concrete(learning_rate):
+    v.real("learning_rate", learning_rate)
+  rho = jnp.asarray(_check_rho(rho, scalar=True))
+  return _train_critic(key, rho, jnp.asarray(estimator, jnp.int32), d, steps, batch, hidden, embed,
+                       learning_rate)
 
 
 @partial(jax.jit, static_argnames=("d", "steps", "batch", "hidden", "embed"))

@@ -14,6 +14,31 @@ user-supplied function returns (``jax.eval_shape``), run at trace time and so ho
 Complex dtypes are refused by every check here (:func:`as_array`): every quantity in gdm_jax is a
 real density, log-density, scale or sample, and a complex input would silently drop or mix its
 imaginary part.
+
+The input rules (one place; :func:`real` applies them to every real-valued array argument):
+
+- **dtypes.** float32 and float64 are computed in as given. Integer arrays (any width, signed or
+  not) are promoted to the default float dtype (``jnp.result_type(float)``: float64 with
+  ``jax_enable_x64``, else float32) before any arithmetic: an int grid, int8 samples or int
+  log-densities give the number their float values give (no int overflow, no float scattered into
+  an int array). bool, float16, bfloat16, complex and non-numeric arrays are refused with a
+  ``ValueError`` naming the argument: a bool is a mask, not a number (cast it yourself if you
+  mean 0 and 1), the 16-bit floats overflow at ``exp(11.1)`` (float16) and carry 2-3 significant
+  digits, too few for the log-space arithmetic here (cast to float32), and complex numbers have
+  no meaning as a density. The dtype rules are static, so they hold under ``jit`` too.
+- **NaN and infinities** (concrete arrays). NaN is refused everywhere. ``+inf`` is refused
+  everywhere (a density, a weight or a critic value of ``+inf`` has no finite estimate).
+  ``-inf`` is accepted where it means a zero density: log-densities, log-weights and
+  log-probabilities (``neg_inf=True``); elsewhere (samples, grids, scales, critic values and
+  scores, logits) it is refused. Under ``jit`` the values are not inspected (see above).
+- **sizes and counts.** Counts are Python ints checked against their range (:func:`check_int`,
+  with ``maximum`` when a count indexes data), so 0, -1 and a count larger than the data are
+  refused; an empty array is refused where a mean or a batch of samples is needed.
+- **callables and keys.** A function argument must be callable (:func:`check_callable`); a
+  ``key`` must be a PRNG key, ``jax.random.key(seed)`` or a legacy ``uint32 [2]``
+  ``jax.random.PRNGKey(seed)`` (:func:`check_key`).
+- **broadcasting.** Arguments are not broadcast silently: a scalar parameter (``rho``) must be a
+  scalar where the formula has one (:func:`check_scalar`).
 """
 from __future__ import annotations
 
@@ -21,6 +46,7 @@ import os
 from typing import Any, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 #: A covariance is refused when cond(R) * eps(dtype) exceeds this, R its correlation matrix (see
@@ -56,9 +82,132 @@ def as_array(name: str, x: Any) -> Any:
   return arr
 
 
+#: dtypes refused by :func:`real`, with the reason given in the error.
+_REFUSED_FLOATS = ("float16", "bfloat16")
+
+
+def default_float():
+  """The dtype integer arrays are promoted to: float64 with ``jax_enable_x64``, else float32."""
+  return jnp.result_type(float)
+
+
+def real(name: str, x: Any, *, neg_inf: bool = False, pos_inf: bool = False) -> Any:
+  """``x`` as a real float array under the package's input rules (module docstring): float32 and
+  float64 as given, integers promoted to :func:`default_float`; bool, float16, bfloat16, complex,
+  keys and non-numbers refused. On a concrete array NaN is refused, ``+inf`` unless ``pos_inf``
+  and ``-inf`` unless ``neg_inf`` (a log-density of a zero density). Returns a jax array (a
+  tracer unchanged in dtype when it is float32/float64)."""
+  if isinstance(x, jax.core.Tracer) or isinstance(x, jax.Array):
+    dtype = x.dtype
+  else:
+    x = as_array(name, x)
+    dtype = x.dtype
+  if jax.dtypes.issubdtype(dtype, jax.dtypes.extended):
+    raise ValueError(f"`{name}` is a PRNG key array ({dtype}); pass an array of real numbers.")
+  _refuse_complex(name, dtype)
+  dtype = np.dtype(dtype)
+  if dtype == np.bool_:
+    raise ValueError(f"`{name}` has dtype bool; a mask is not a number here. Pass real numbers "
+                     f"(`{name}.astype(float)` if you mean 0 and 1).")
+  if dtype.name in _REFUSED_FLOATS:
+    raise ValueError(f"`{name}` has dtype {dtype.name}, too narrow for this log-space arithmetic "
+                     "(exp overflows at 11.1 in float16, 2-3 significant digits); pass float32 "
+                     f"or float64 (`{name}.astype(jnp.float32)`).")
+  if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+    raise ValueError(f"`{name}` must be an array of real numbers; got dtype {dtype}.")
+  if np.issubdtype(dtype, np.integer):
+    if is_concrete(x):
+      x = np.asarray(x).astype(default_float())
+    else:
+      x = x.astype(default_float())
+  if is_concrete(x):
+    arr = np.asarray(x)
+    refused = [("NaN", np.isnan(arr))]
+    if not pos_inf:
+      refused.append(("+inf", arr == np.inf))
+    if not neg_inf:
+      refused.append(("-inf", arr == -np.inf))
+    found = [(w, int(np.sum(b))) for w, b in refused if np.any(b)]
+    if found:
+      counts = ", ".join(f"{n} {w}" for w, n in found)
+      allowed = " (-inf, a zero density, is allowed)" if neg_inf else ""
+      plural = "y" if sum(n for _, n in found) == 1 else "ies"
+      raise ValueError(f"`{name}` has {counts} entr{plural}; pass finite values{allowed}.")
+  return jnp.asarray(x)
+
+
+def check_scalar(name: str, x: Any) -> None:
+  """Raises unless ``x`` is a scalar (0-d): a parameter that the formula takes as one number."""
+  if np.ndim(x) != 0:
+    raise ValueError(f"`{name}` must be a scalar; got shape {tuple(np.shape(x))}. Call once per "
+                     "value (or jax.vmap over them) instead of passing an array.")
+
+
+def check_callable(name: str, f: Any, signature: str) -> None:
+  """Raises unless ``f`` is callable, naming the signature it should have."""
+  if not callable(f):
+    raise ValueError(f"`{name}` must be a function {signature}; got {type(f).__name__} "
+                     f"{f!r:.60}.")
+
+
+def check_key(name: str, key: Any) -> None:
+  """Raises unless ``key`` is one PRNG key: a typed key of shape ``()`` (``jax.random.key``) or
+  a legacy raw ``uint32 [2]`` key (``jax.random.PRNGKey``). Integer or float arrays, Python
+  ints and batches of keys are refused (holds under ``jit``: dtypes and shapes are static)."""
+  dtype = getattr(key, "dtype", None)
+  shape = tuple(np.shape(key)) if dtype is not None else None
+  if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+    if shape == ():
+      return
+  elif dtype is not None and np.dtype(dtype) == np.uint32 and shape == (2,):
+    return
+  got = (f"{type(key).__name__}" if dtype is None else f"an array of dtype {dtype} and shape "
+         f"{shape}")
+  raise ValueError(f"`{name}` must be one PRNG key, jax.random.key(seed); got {got}. Make one "
+                   "with jax.random.key(seed) (split it for several calls).")
+
+
+def check_rate(name: str, x: Any) -> float:
+  """Returns a learning rate as a float: a finite real number >= 0 (0 leaves the parameters at
+  their initialisation). Traced values pass unchecked."""
+  if not is_concrete(x):
+    return x
+  if isinstance(x, bool) or np.ndim(x) != 0:
+    raise ValueError(f"`{name}` must be a real number >= 0; got {x!r}.")
+  try:
+    f = float(x)
+  except (TypeError, ValueError):
+    raise ValueError(f"`{name}` must be a real number >= 0; got {x!r}.") from None
+  if not (np.isfinite(f) and f >= 0):
+    raise ValueError(f"`{name}` must be a finite number >= 0 (a step size; a negative one "
+                     f"ascends the loss); got {f}.")
+  return x
+
+
+def _real_dtype(name: str, x: Any) -> Any:
+  """:func:`as_array` plus the dtype rule of :func:`real` (bool, float16, bfloat16 refused)."""
+  x = as_array(name, x)
+  if not jax.dtypes.issubdtype(x.dtype, jax.dtypes.extended):
+    if np.dtype(x.dtype) == np.bool_ or np.dtype(x.dtype).name in _REFUSED_FLOATS:
+      real(name, jnp.zeros((), x.dtype))  # raises the rule's message
+  return x
+
+
+def apply_net(name: str, net: Any, params: Any, *args: Any) -> Any:
+  """``net.apply(params, *args)``, with a flax error (parameters of another network: a missing
+  collection, a wrong shape) turned into one ``ValueError`` naming ``name``."""
+  from flax import errors as flax_errors
+  try:
+    return net.apply(params, *args)
+  except flax_errors.FlaxError as e:
+    first = str(e).splitlines()[0][:200]
+    raise ValueError(f"`{name}` do not fit the network {type(net).__name__} (the parameters of "
+                     f"another network or another `hidden`?): {first}") from None
+
+
 def check_finite(name: str, x: Any) -> None:
   """Raises if a concrete ``x`` has a NaN or an infinite entry."""
-  x = as_array(name, x)
+  x = _real_dtype(name, x)
   if is_concrete(x):
     arr = np.asarray(x)
     if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
@@ -70,7 +219,7 @@ def check_finite(name: str, x: Any) -> None:
 
 def check_not_nan(name: str, x: Any) -> None:
   """Raises if a concrete ``x`` has a NaN (infinities are allowed, e.g. log-weights of -inf)."""
-  x = as_array(name, x)
+  x = _real_dtype(name, x)
   if is_concrete(x):
     arr = np.asarray(x)
     if np.issubdtype(arr.dtype, np.floating) and np.any(np.isnan(arr)):
@@ -114,13 +263,17 @@ def check_nonempty(name: str, x: Any) -> None:
     raise ValueError(f"`{name}` is empty; pass at least one sample.")
 
 
-def check_int(name: str, k: Any, minimum: int = 1) -> int:
-  """Returns ``k`` as an int >= ``minimum`` or raises (bools and non-integers are refused)."""
+def check_int(name: str, k: Any, minimum: int = 1, maximum: int | None = None,
+              what: str = "") -> int:
+  """Returns ``k`` as an int in ``[minimum, maximum]`` or raises (bools and non-integers are
+  refused); ``what`` says where the maximum comes from."""
   if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
     raise ValueError(f"`{name}` must be a Python int >= {minimum}; got {k!r} "
                      f"({type(k).__name__}).")
   if k < minimum:
     raise ValueError(f"`{name}` must be >= {minimum}; got {k}.")
+  if maximum is not None and k > maximum:
+    raise ValueError(f"`{name}` must be <= {maximum}{what}; got {k}.")
   return int(k)
 
 

@@ -6,6 +6,9 @@ Value checks run on concrete (eager) arguments only. Under ``jit`` the arguments
 shape checks still run (including the shapes a user function returns, by ``jax.eval_shape``), but
 a traced bad value is not checked; ``checkify`` with ``float_checks`` catches the NaN it produces
 (``test_checkify_catches_a_traced_bad_scale``).
+
+The classes of input (dtypes, infinities, sizes, counts, callables, keys, broadcasting) are
+checked function by function in ``tests/test_bad_input_classes.py`` (issue 26).
 """
 import functools
 import math
