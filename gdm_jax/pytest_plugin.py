@@ -115,6 +115,8 @@ def pytest_runtest_makereport(item, call):
   rep = outcome.get_result()
   rate = _rate(item.get_closest_marker("stochastic"), item.nodeid)
   failed = rep.failed and call.excinfo is not None and call.excinfo.errisinstance(AssertionError)
+  if rep.failed and not failed:  # a crash (not an assertion) is an error, never a count
+    return
   rep.user_properties.append(("gdm_stochastic", (base_id(item.nodeid), rate, bool(failed))))
   if failed:  # a false failure is counted, not a failure of the session
     rep.outcome = "passed"
