@@ -402,16 +402,16 @@ def _error(msg: str) -> None:
 
 
 def _pool(args):
-  """The claims a run chooses from: the registry, or the user's ``--claims`` (as their own
-  Bonferroni family), beside the registry with ``--with-builtin``. Loads the user's files (in this
-  process, before any worker forks: the workers inherit them). Raises ``ClaimFileError``."""
+  """The claims a run chooses from: None for the registry, or the user's ``--claims`` (as their
+  own Bonferroni family), beside the registry with ``--with-builtin``. Loads the user's files (in
+  this process, before any worker forks: the workers inherit them). Raises ``ClaimFileError``."""
   from gdm_jax import claims
   from gdm_jax.claims import loading
   if not getattr(args, "claims", None):
     if getattr(args, "with_builtin", False):
       raise loading.ClaimFileError("--with-builtin needs --claims PATH_OR_MODULE (the shipped "
                                    "claims alone run without either flag)")
-    return list(claims.REGISTRY)
+    return None
   builtin = list(claims.REGISTRY) if args.with_builtin else []
   return builtin + claims.own_family(claims.load_claims(args.claims, builtin))
 
@@ -427,7 +427,7 @@ def _select(console, args):
     _error(e)
     return None
   try:
-    return claims.select(args.only, pool)
+    return claims.select(args.only) if pool is None else claims.select(args.only, pool)
   except ValueError as e:
     console.print(f"[red]{escape(str(e))}[/red]")
     return None
@@ -664,7 +664,7 @@ def cmd_mutate(args) -> int:
     return 2
   for m in chosen:  # a scope that selects no claim of the run could never catch its mistake
     try:
-      claims.select(m.scope, pool)
+      claims.select(m.scope) if pool is None else claims.select(m.scope, pool)
     except ValueError:
       _error(f"mutation {m.name}: its scope {m.scope!r} selects no claim of this run "
              f"({'--claims' if args.claims else 'the shipped registry'}); fix the scope glob")
