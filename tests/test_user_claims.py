@@ -153,6 +153,17 @@ def test_report_with_the_user_s_claims(tmp_path):
   assert "hw1.elbo_unbiased" in md and "q1.diag_affine_density" not in md
 
 
+def test_the_readme_s_claim_file_runs_as_written(tmp_path):
+  readme = (ROOT / "README.md").read_text().split("## Your own claims", 1)[1]
+  (tmp_path / "my_claims.py").write_text(readme.split("```python\n", 1)[1].split("```", 1)[0])
+  (tmp_path / "mycode.py").write_text(
+      "import jax\nimport jax.numpy as jnp\n\ndef normal_entropy(s):\n"
+      "  return 0.5 * jnp.log(2 * jnp.pi * jnp.e) + jnp.log(s)\n\ndef sample(key, n):\n"
+      "  return jax.random.normal(key, (n,))\n")
+  p = _cli("verify", "--claims", str(tmp_path / "my_claims.py"))
+  assert p.returncode == 0 and "2/2 as expected" in p.stdout, p.stdout + p.stderr
+
+
 # ---------------------------------------------------------------------------------------------
 # The Bonferroni family of a user's claims.
 
