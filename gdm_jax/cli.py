@@ -328,6 +328,11 @@ def _common(p: argparse.ArgumentParser) -> None:
                  help="claims run in this many processes (default: number of CPU cores)")
   p.add_argument("--no-cache", action="store_true",
                  help="disable jax's persistent compilation cache (also GDM_JAX_NO_CACHE=1)")
+  p.add_argument("--claims", action="append", default=None, metavar="PATH_OR_MODULE",
+                 help="run your own claims instead of the shipped ones: a .py file with CLAIMS = "
+                 "[...], a folder of claims*.py files, or a dotted module (repeatable)")
+  p.add_argument("--with-builtin", action="store_true",
+                 help="with --claims: run the shipped claims too")
 
 
 def _timeout_flag(p: argparse.ArgumentParser) -> None:
@@ -365,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
   m = sub.add_parser("mutate", help="plant known mistakes one at a time; verify must refute each")
   _common(m)
   m.add_argument("--mutation", default=None, help="glob of mutation names (default: all)")
+  m.add_argument("--mutations", action="append", default=None, metavar="PATH_OR_MODULE",
+                 help="your own planted mistakes (MUTATIONS = (Mutation(...), ...)) instead of "
+                 "the shipped catalogue (beside it with --with-builtin); repeatable")
   m.add_argument("--json", type=_out_file, default=None, metavar="PATH")
   m.add_argument("--per-claim", action="store_true",
                  help="per-claim power: each claim (--only selects) runs alone with each mistake "
@@ -388,12 +396,38 @@ def _console():
   return Console(width=None if sys.stdout.isatty() or columns.isdigit() else 200)
 
 
-def _select(console, pattern):
-  """The claims ``--only`` selects, or None after printing why there are none."""
+def _error(msg: str) -> None:
+  """A one-line usage error on stderr (the command then exits 2)."""
+  print(f"gdm-jax: error: {' '.join(str(msg).split())}", file=sys.stderr)
+
+
+def _pool(args):
+  """The claims a run chooses from: None for the registry, or the user's ``--claims`` (as their
+  own Bonferroni family), beside the registry with ``--with-builtin``. Loads the user's files (in
+  this process, before any worker forks: the workers inherit them). Raises ``ClaimFileError``."""
+  from gdm_jax import claims
+  from gdm_jax.claims import loading
+  if not getattr(args, "claims", None):
+    if getattr(args, "with_builtin", False):
+      raise loading.ClaimFileError("--with-builtin needs --claims PATH_OR_MODULE (the shipped "
+                                   "claims alone run without either flag)")
+    return None
+  builtin = list(claims.REGISTRY) if args.with_builtin else []
+  return builtin + claims.own_family(claims.load_claims(args.claims, builtin))
+
+
+def _select(console, args):
+  """The claims ``--only`` selects from the run's pool (:func:`_pool`), or None after printing
+  why there are none (a claim file that cannot be used: one line on stderr)."""
   from rich.markup import escape
   from gdm_jax import claims
   try:
-    return claims.select(pattern)
+    pool = _pool(args)
+  except claims.ClaimFileError as e:
+    _error(e)
+    return None
+  try:
+    return claims.select(args.only) if pool is None else claims.select(args.only, pool)
   except ValueError as e:
     console.print(f"[red]{escape(str(e))}[/red]")
     return None
@@ -519,7 +553,7 @@ def cmd_verify(args) -> int:
   from gdm_jax.claims.core import Config, to_json, to_markdown
 
   console = _console()
-  selected = _select(console, args.only)
+  selected = _select(console, args)
   if selected is None:
     return 2
   cfg = Config(seed=args.seed, x64=args.x64, quick=args.quick,
@@ -571,7 +605,7 @@ def cmd_report(args) -> int:
   args.cache_on = setup_jax(args.x64, not args.no_cache)
   from gdm_jax import experiments, report
   from gdm_jax.claims.core import Config, environment
-  selected = _select(console, args.only)
+  selected = _select(console, args)
   if selected is None:
     return 2
   out = Path(args.out)
@@ -612,14 +646,29 @@ def cmd_mutate(args) -> int:
     return _mutate_per_claim(args)
   import fnmatch
   from rich.markup import escape
-  from gdm_jax import mutations
+  from gdm_jax import claims, mutations
   from gdm_jax.claims.core import Config
   console = _console()
-  chosen = [m for m in mutations.MUTATIONS
+  catalogue = _catalogue(args)
+  if catalogue is None:
+    return 2
+  try:
+    pool = _pool(args)
+  except claims.ClaimFileError as e:
+    _error(e)
+    return 2
+  chosen = [m for m in catalogue
             if args.mutation is None or fnmatch.fnmatch(m.name, args.mutation)]
   if not chosen:
     console.print(f"[red]`--mutation {escape(args.mutation)}` matches no mutation[/red]")
     return 2
+  for m in chosen:  # a scope that selects no claim of the run could never catch its mistake
+    try:
+      claims.select(m.scope) if pool is None else claims.select(m.scope, pool)
+    except ValueError:
+      _error(f"mutation {m.name}: its scope {m.scope!r} selects no claim of this run "
+             f"({'--claims' if args.claims else 'the shipped registry'}); fix the scope glob")
+      return 2
   cfg = Config(seed=args.seed, x64=args.x64, quick=args.quick)
   def show(row):
     m, caught, flipped, verdicts = row
@@ -627,7 +676,7 @@ def cmd_mutate(args) -> int:
     by = ", ".join(f"{i}{'' if verdicts[i][0] != 'error' else ' (error)'}" for i in flipped)
     console.print(f"{mark}  {escape(f'{m.name:26s}')} {escape(m.description)}  <- "
                   f"{escape(by or '-')}")
-  rows = mutations.run(chosen, cfg, show)
+  rows = mutations.run(chosen, cfg, show, pool)
   score = sum(r[1] for r in rows)
   by_verdict = sum(any(v[0] != "error" for v in r[3].values()) for r in rows)
   console.print(f"mutation score: {score}/{len(rows)} = {100 * score / len(rows):.0f}% "
@@ -642,6 +691,25 @@ def cmd_mutate(args) -> int:
   return 0 if score == len(rows) and saved else 1
 
 
+def _catalogue(args):
+  """The mistakes to plant: the shipped catalogue, or the user's ``--mutations`` (beside the
+  shipped ones with ``--with-builtin``); None after a one-line error (a file that cannot be used,
+  ``--claims`` without ``--mutations``)."""
+  from gdm_jax import claims, mutations
+  if not args.mutations:
+    if args.claims and not args.with_builtin:
+      _error("mutate --claims needs --mutations PATH_OR_MODULE: your own planted mistakes "
+             "(MUTATIONS = (Mutation(...), ...)); the shipped ones patch gdm_jax, not your code")
+      return None
+    return mutations.MUTATIONS
+  builtin = mutations.MUTATIONS if args.with_builtin else ()
+  try:
+    return tuple(builtin) + claims.load_mutations(args.mutations, builtin)
+  except claims.ClaimFileError as e:
+    _error(e)
+    return None
+
+
 def _mutate_per_claim(args) -> int:
   """``gdm-jax mutate --per-claim``: the table claim, mutation, verdict without, verdict with.
   Exit 0 when every pair flips by verdict and every selected claim names a mistake (or calls no
@@ -651,11 +719,14 @@ def _mutate_per_claim(args) -> int:
   from gdm_jax import mutations
   from gdm_jax.claims.core import Config
   console = _console()
-  selected = _select(console, args.only)
+  catalogue = _catalogue(args)
+  if catalogue is None:
+    return 2
+  selected = _select(console, args)
   if selected is None:
     return 2
   try:
-    pairs, oracle_only, unnamed = mutations.per_claim_plan(selected)
+    pairs, oracle_only, unnamed = mutations.per_claim_plan(selected, catalogue)
   except ValueError as e:
     console.print(f"[red]{escape(str(e))}[/red]")
     return 2
@@ -692,7 +763,7 @@ def cmd_seeds(args) -> int:
   from rich.markup import escape
   from gdm_jax import stats
   console = _console()
-  selected = _select(console, args.only)
+  selected = _select(console, args)
   if selected is None:
     return 2
   selected = [c for c in selected if c.stochastic]

@@ -15,8 +15,9 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PKG = ROOT / "gdm_jax"
 
-#: Modules and packages of gdm_jax that are not math modules.
-UPPER = ("cli", "report", "mutations", "claims", "experiments", "problems")
+#: Modules and packages of gdm_jax that are not math modules (the pytest plugin is a tool, as the
+#: CLI: it derives its keys as the claims do, with gdm_jax.problems.claim_key).
+UPPER = ("cli", "report", "mutations", "claims", "experiments", "problems", "pytest_plugin")
 
 
 def _name(path: pathlib.Path) -> str:

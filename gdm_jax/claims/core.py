@@ -280,11 +280,38 @@ def _fork_is_safe() -> bool:
 
 def n_stochastic(claims: Sequence[Claim] = ()) -> int:
   """The Bonferroni count: the registry's Monte Carlo claims plus any unregistered ones given, so
-  a claim's tolerance is the same whichever claims a run selects."""
+  a claim's tolerance is the same whichever claims a run selects. Claims of their own family
+  (:func:`own_family`: a user's claim files) are not counted: they split the rate among
+  themselves."""
   from gdm_jax.claims import REGISTRY
   ids = {c.id for c in REGISTRY if c.stochastic}
-  ids |= {c.id for c in claims if c.stochastic}
+  ids |= {c.id for c in claims if c.stochastic and not isinstance(c.check, _InFamily)}
   return max(1, len(ids))
+
+
+@dataclasses.dataclass(frozen=True)
+class _InFamily:
+  """A check run with the family rate split over ``n_stochastic`` claims (its own family's)."""
+  check: Callable[[jax.Array, Config], Evidence]
+  n_stochastic: int
+
+  def __call__(self, key: jax.Array, config: Config) -> Evidence:
+    return self.check(key, dataclasses.replace(config, n_stochastic=self.n_stochastic))
+
+
+def own_family(claims: Sequence[Claim]) -> list[Claim]:
+  r"""``claims`` as a Bonferroni family of their own: each Monte Carlo claim among them runs at
+  :math:`\alpha_{family} / n`, ``n`` the number of Monte Carlo claims *given* (not the
+  registry's), whichever of them a run selects and whatever else it runs beside them.
+
+  ``gdm-jax verify --claims`` runs a user's claim files this way: their tolerances depend on the
+  user's claims only, and the shipped claims keep the registry's split (with ``--with-builtin``
+  the run holds two families, each at the family rate).
+  """
+  n = max(1, len({c.id for c in claims if c.stochastic}))
+  return [dataclasses.replace(c, check=_InFamily(c.check.check if isinstance(c.check, _InFamily)
+                                                   else c.check, n))
+          for c in claims]
 
 
 def run_claims(claims: Sequence[Claim], config: Config,

@@ -135,8 +135,9 @@ def baseline(selected, config) -> dict:
   return out
 
 
-def run(mutations: Sequence[Mutation], config, on_result=None):
-  """Returns ``[(mutation, caught, [ids of claims whose verdict flipped], {id: (verdict,
+def run(mutations: Sequence[Mutation], config, on_result=None, pool=None):
+  """Runs each mutation with the claims of ``pool`` (default: the registry) that its ``scope``
+  selects. Returns ``[(mutation, caught, [ids of claims whose verdict flipped], {id: (verdict,
   detail)})]``: whether each catch is a verdict (an erratum that holds, a theorem refuted) or an
   error (NaN evidence, a crash), with its detail, so a catch by a crash can be read.
 
@@ -147,7 +148,7 @@ def run(mutations: Sequence[Mutation], config, on_result=None):
   from gdm_jax.claims.core import run_claims
   out = []
   for m in mutations:
-    selected = claims.select(m.scope)
+    selected = claims.select(m.scope, pool)
     base = baseline(selected, config)
     with applied(m):
       results = run_claims(selected, config)
@@ -178,11 +179,13 @@ def by_name() -> dict[str, Mutation]:
   return {m.name: m for m in MUTATIONS}
 
 
-def per_claim_plan(selected) -> tuple[list[tuple[object, Mutation]], list, list]:
+def per_claim_plan(selected, catalogue: Sequence[Mutation] | None = None
+                   ) -> tuple[list[tuple[object, Mutation]], list, list]:
   """``(pairs, oracle_only, unnamed)`` for the claims ``selected``: every (claim, mutation) pair
   a claim names in ``Claim.mistakes``, the claims that call no library code (counted apart), and
-  the claims that name no mistake yet. A name missing from the catalogue is a ``ValueError``."""
-  names = by_name()
+  the claims that name no mistake yet. A name missing from the ``catalogue`` (default: the
+  shipped :data:`MUTATIONS`; a user's own with ``mutate --mutations``) is a ``ValueError``."""
+  names = by_name() if catalogue is None else {m.name: m for m in catalogue}
   pairs, oracle_only, unnamed = [], [], []
   for c in selected:
     missing = [n for n in c.mistakes if n not in names]
