@@ -13,6 +13,8 @@ _LQ = -0.5 * ((_GRID - 1.0) / 1.5) ** 2 - np.log(1.5) - 0.5 * np.log(2 * np.pi)
 _T = _LP - _LQ + 0.5 + 0.3 * jnp.sin(_GRID)
 
 PROBES = {
+    "r1_log_branch_geometric": lambda: kb.r1(
+        jnp.array([1.0, 2.0], jnp.float32), 87.0 + jnp.sin(jnp.arange(1000.0, dtype=jnp.float32))),
     "r1_quadrature_is_r2": lambda: kb.r1_quadrature(_T, _LP, _LQ, _GRID),
     "r2_quadrature_is_r1": lambda: kb.r2_quadrature(_T, _LP, _LQ, _GRID),
     "r2_quadrature_jensen": lambda: kb.r2_quadrature(_T, _LP, _LQ, _GRID),

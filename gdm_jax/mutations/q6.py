@@ -163,6 +163,19 @@ def _critic_always_r1(orig):
   return train_critic
 
 
+def _r1_log_branch_geometric(orig):
+  def r1(t_p, t_q):
+    t_p, t_q = jnp.asarray(t_p), jnp.asarray(t_q)
+    t1 = t_q - 1.0
+    log_n = jnp.log(jnp.asarray(t1.size, t1.dtype))
+    log_max = float(np.log(np.finfo(t1.dtype).max))
+    safe = jnp.max(t1) + log_n < log_max - 1.0
+    plain = jnp.mean(jnp.exp(jnp.where(safe, t1, 0.0)))
+    geometric = jnp.exp(jnp.mean(t1))  # the log-space branch as exp(mean), not log-mean-exp
+    return jnp.mean(t_p) - jnp.where(safe, plain, geometric)
+  return r1
+
+
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation("dv_wrong_sign", "R2 = E_p T + log E_q e^T",
              (("gdm_jax.kl_bounds", "r2", _dv_wrong_sign),), "q6.*"),
@@ -228,4 +241,7 @@ MUTATIONS = MUTATIONS + (
              ((_KB, "r1_quadrature", _r1_quadrature_t_minus_two),), "q6.*"),
     Mutation("r2_log_m_plus_one", "sample R2 normalised by log(M + 1) for log M",
              ((_KB, "r2", _r2_log_m_plus_one),), "q6.*"),
+    Mutation("r1_log_branch_geometric", "r1's overflow branch as exp(mean(t - 1)) (a geometric "
+             "mean: exact only for equal critic values)", ((_KB, "r1", _r1_log_branch_geometric),),
+             "q6.*"),
 )
