@@ -222,9 +222,10 @@ def check_quadrature_bounds(key, cfg: Config) -> Evidence:
 
 @functools.partial(jax.jit, static_argnums=(1,))
 def _sample_values(key, dtype):
-  """64 sets of critic values at p and q samples (N(0, 9): e^T spans e^-10 .. e^10)."""
+  """64 sets of critic values at 100 p and 70 q samples (N(0, 9): e^T spans e^-10 .. e^10; the
+  sizes differ, so a normaliser taken from the wrong sample shows)."""
   k1, k2 = jax.random.split(key)
-  return 3.0 * jax.random.normal(k1, (64, 100), dtype), 3.0 * jax.random.normal(k2, (64, 100), dtype)
+  return 3.0 * jax.random.normal(k1, (64, 100), dtype), 3.0 * jax.random.normal(k2, (64, 70), dtype)
 
 
 @jax.jit
