@@ -223,10 +223,31 @@ def estimator_sweep(key, estimator: Callable, ks: Sequence[int], replicates: int
 
 
 class GradSnrSweep(NamedTuple):
-  ks: np.ndarray
-  snr: dict            # leaf path -> [nK] mean over the leaf's entries of |E g| / std(g)
-  snr_se: dict         # leaf path -> [nK] its standard error (delta method)
-  slopes: dict         # leaf path -> Slope | None
+  """Gradient SNR per leaf of the gradient pytree (names from ``jax.tree_util.keystr``)."""
+  ks: np.ndarray       # [nK]
+  snr: dict            # leaf -> [nK] debiased RMS SNR over the leaf's non-constant entries
+  snr_se: dict         # leaf -> [nK] its standard error (jackknife; inf where snr is 0)
+  slopes: dict         # leaf -> Slope | None (d log SNR / d log K over the resolved K)
+  snr2: dict           # leaf -> [nK] the debiased SNR^2 before the clip at 0 (may be < 0)
+  snr2_se: dict        # leaf -> [nK] its standard error (jackknife)
+  constant: dict       # leaf -> [nK] int: entries with zero variance over the replicates
+  entries: dict        # leaf -> int: entries of the leaf
+
+
+def _snr2_jackknife(g, blocks: int) -> tuple[float, float]:
+  r"""The debiased mean of :math:`\bar g_p^2 / s_p^2 - 1/R` over the columns of ``g [R, P]`` and
+  its delete-a-block jackknife standard error; ``g`` is checked by the callers."""
+
+  def snr2(a):
+    s2 = a.var(0, ddof=1)
+    if np.any(s2 == 0):
+      raise ValueError("`g` has a column that is constant on a jackknife subset of its replicates "
+                       "(0/0 SNR): use more replicates or fewer `blocks`.")
+    return float(np.mean(a.mean(0) ** 2 / s2 - 1.0 / a.shape[0]))
+
+  a2 = snr2(g)
+  loo = np.array([snr2(np.delete(g, b, 0)) for b in np.array_split(np.arange(g.shape[0]), blocks)])
+  return a2, math.sqrt((blocks - 1) / blocks * np.sum((loo - loo.mean()) ** 2))
 
 
 def snr_rms(g, blocks: int = 20) -> tuple[float, float]:
@@ -242,7 +263,9 @@ def snr_rms(g, blocks: int = 20) -> tuple[float, float]:
   and the delta method :math:`SE(\sqrt{A}) = SE(A) / (2\sqrt{A})`.
 
   Args:
-    g: ``[R]`` or ``[R, P]`` gradient replicates (R >= 2 blocks, at least 2 per block).
+    g: ``[R]`` or ``[R, P]`` gradient replicates (R >= 2 blocks, at least 2 per block), no
+      column constant (its SNR is 0/0 or infinite: :func:`grad_snr_sweep` counts such entries
+      and leaves them out).
     blocks: jackknife blocks, an int >= 2.
   Returns:
     ``(snr, se)`` floats (``se`` is inf when the estimate is 0).
@@ -258,43 +281,83 @@ def snr_rms(g, blocks: int = 20) -> tuple[float, float]:
                      f"(2 x blocks = {2 * blocks}).")
   if not np.all(np.isfinite(g)):
     raise ValueError("`g` has non-finite entries: no SNR from NaN or inf gradients.")
-
-  def snr2(a):
-    return float(np.mean(a.mean(0) ** 2 / a.var(0, ddof=1) - 1.0 / a.shape[0]))
-
-  a2 = snr2(g)
-  loo = np.array([snr2(np.delete(g, b, 0)) for b in np.array_split(np.arange(g.shape[0]), blocks)])
-  se2 = math.sqrt((blocks - 1) / blocks * np.sum((loo - loo.mean()) ** 2))
+  const = int(np.sum(np.all(g == g[:1], axis=0)))
+  if const:
+    raise ValueError(f"`g` has {const} constant column(s) (zero variance: SNR 0/0 or infinite); "
+                     "leave them out and report them (grad_snr_sweep counts them).")
+  a2, se2 = _snr2_jackknife(g, blocks)
   snr = math.sqrt(max(a2, 0.0))
   return snr, (se2 / (2 * snr) if snr > 0 else math.inf)
 
 
-def grad_snr_sweep(key, grad_estimator: Callable, ks: Sequence[int], replicates: int
-                   ) -> GradSnrSweep:
+def grad_snr_sweep(key, grad_estimator: Callable, ks: Sequence[int], replicates: int,
+                   blocks: int = 20) -> GradSnrSweep:
   r"""Signal-to-noise ratio :math:`|\mathbb{E} g| / \mathrm{sd}(g)` of any gradient estimator
-  ``grad_estimator(key, K) -> pytree`` versus K (Rainforth et al. 2018), per leaf of the pytree
-  (averaged over the leaf's entries), with the slope of log SNR on log K and its interval. The SE
-  of one SNR estimate is :math:`\sqrt{(1 + \mathrm{SNR}^2/2)/n}` (delta method)."""
+  ``grad_estimator(key, K) -> pytree`` versus K (Rainforth et al. 2018), per leaf of the pytree,
+  with the slope of log SNR on log K and its interval (:func:`fit_loglog`).
+
+  Each leaf's SNR is the debiased root mean square over its entries, :func:`snr_rms`:
+
+  .. math:: \widehat{\mathrm{SNR}}^2 = \frac1P \sum_{p=1}^P \Big(\frac{\bar g_p^2}{s_p^2}
+     - \frac1R\Big),
+
+  with its delete-a-block jackknife SE (``blocks`` blocks, fewer when ``replicates`` < 2 x
+  ``blocks``). The mean of :math:`|\bar g_p| / s_p` would sit at :math:`\sqrt{2/(\pi R)}` for a
+  true SNR of 0 and flatten the slopes; this estimate is within its SE of 0 there. Entries with
+  zero variance over the replicates (SNR 0/0, or infinite for a constant nonzero gradient) are
+  left out of the estimate and counted in ``constant``; a leaf with every entry constant has SNR
+  inf (some entry nonzero: a deterministic gradient) or 0 (identically 0), with SE 0, and never
+  enters a slope. ``snr2`` and ``snr2_se`` give the estimate before the clip at 0, whose SE is
+  finite at a true SNR of 0.
+
+  Args:
+    key: a PRNG key.
+    grad_estimator: ``(key, K) -> pytree`` of gradients, jittable with ``K`` static.
+    ks: the K values, ints >= 1.
+    replicates: gradient draws per K (an int >= 4).
+    blocks: jackknife blocks (an int >= 2).
+  Returns:
+    :class:`GradSnrSweep`.
+  """
   if not callable(grad_estimator):
     raise ValueError("`grad_estimator` must be a callable (key, K) -> pytree of gradients.")
+  if isinstance(ks, (str, bytes)) or np.ndim(ks) != 1 or len(ks) == 0:
+    raise ValueError(f"`ks` must be a non-empty sequence of ints >= 1; got {ks!r}.")
   ks = [v.check_int("ks", k) for k in ks]
   replicates = v.check_int("replicates", replicates, minimum=4)
-  snr, snr_se = {}, {}
+  blocks = min(v.check_int("blocks", blocks, minimum=2), replicates // 2)
+  cols = ("snr", "snr_se", "snr2", "snr2_se", "constant")
+  out = {c: {} for c in cols}
+  entries = {}
   for i, k in enumerate(ks):
     keys = replicate_keys(jax.random.fold_in(key, i), replicates)
     g = jax.jit(jax.vmap(lambda kk, k=k: grad_estimator(kk, k)))(keys)
     for path, leaf in jax.tree_util.tree_leaves_with_path(g):
-      a = np.asarray(leaf, np.float64).reshape(replicates, -1)
-      r = np.abs(a.mean(0)) / a.std(0, ddof=1)
       name = jax.tree_util.keystr(path)
-      snr.setdefault(name, []).append(float(r.mean()))
-      snr_se.setdefault(name, []).append(float(np.sqrt(np.sum((1 + r ** 2 / 2) / replicates))
-                                               / r.size))
+      a = np.asarray(leaf, np.float64).reshape(replicates, -1)
+      if not np.all(np.isfinite(a)):
+        raise ValueError(f"`grad_estimator` returned {int(np.sum(~np.isfinite(a)))} non-finite "
+                         f"values in leaf {name} at K = {k}: no SNR from NaN or inf gradients.")
+      const = np.all(a == a[:1], axis=0)
+      live = a[:, ~const]
+      if live.shape[1]:
+        a2, a2_se = _snr2_jackknife(live, blocks)
+        r = math.sqrt(max(a2, 0.0))
+        row = (r, a2_se / (2 * r) if r > 0 else math.inf, a2, a2_se)
+      else:  # every entry constant: a deterministic gradient (inf) or identically 0
+        r = math.inf if np.any(a[0] != 0) else 0.0
+        row = (r, 0.0, r * r, 0.0)
+      for c, val in zip(cols, row + (int(const.sum()),)):
+        out[c].setdefault(name, []).append(val)
+      entries[name] = a.shape[1]
   ks_arr = np.asarray(ks)
-  snr = {n: np.array(s) for n, s in snr.items()}
-  snr_se = {n: np.array(s) for n, s in snr_se.items()}
-  return GradSnrSweep(ks_arr, snr, snr_se, {n: fit_loglog(ks_arr, snr[n], snr_se[n], resolved_z=0)
-                                            for n in snr})
+  out = {c: {n: np.array(s) for n, s in d.items()} for c, d in out.items()}
+  finite = lambda n: (np.isfinite(out["snr"][n]) & np.isfinite(out["snr_se"][n])
+                     & (out["snr_se"][n] > 0))
+  slopes = {n: fit_loglog(ks_arr[finite(n)], out["snr"][n][finite(n)],
+                          out["snr_se"][n][finite(n)], resolved_z=0) for n in out["snr"]}
+  return GradSnrSweep(ks_arr, out["snr"], out["snr_se"], slopes, out["snr2"], out["snr2_se"],
+                      out["constant"], entries)
 
 
 # ---------------------------------------------------------------------------------------------

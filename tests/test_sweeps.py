@@ -156,6 +156,41 @@ def test_grad_snr_sweep_has_slope_one_half_for_a_mean():
   (sl,) = sw.slopes.values()
   assert sl.lo <= 0.5 <= sl.hi
   np.testing.assert_allclose(list(sw.snr.values())[0], np.sqrt(sw.ks), rtol=0.1)
+  assert list(sw.constant.values())[0].tolist() == [0, 0, 0, 0]
+
+
+def test_grad_snr_sweep_is_not_at_the_floor_on_a_zero_mean_gradient():
+  # g_p = mean of K draws of N(0, 1) for P = 1000 entries: the true SNR is 0 at every K. The mean
+  # of |mean| / sd sits at the floor sqrt(2 / (pi R)); the debiased SNR^2 is within its SE of 0.
+  # Its jackknife SE has blocks - 1 = 19 degrees of freedom: a t bound, false-failure rate 1e-2
+  # split over the 2 K (about 3.2 SE). Then SNR <= sqrt(3.2 SE(SNR^2)) ~ 0.46 x the floor.
+  # Beside the noise: one constant entry in "w", a constant nonzero leaf "c" and a zero leaf "z".
+  P, R, ks, rate = 1000, 400, [1, 16], 1e-2
+
+  def g(k, K):
+    noise = jnp.mean(jax.random.normal(k, (K, P)), 0)
+    return {"w": jnp.concatenate([noise, jnp.ones(1)]), "c": jnp.full(2, 0.5), "z": jnp.zeros(3)}
+
+  sw = sweeps.grad_snr_sweep(jax.random.key(5), g, ks, R)
+  t = stats.t_for_rate(rate / len(ks), 19)
+  w = "['w']"
+  assert np.all(np.abs(sw.snr2[w]) <= t * sw.snr2_se[w])
+  floor = np.sqrt(2 / (np.pi * R))
+  assert np.all(sw.snr[w] < floor / 2)
+  assert sw.constant[w].tolist() == [1, 1] and sw.entries[w] == P + 1
+  # Constant leaves: reported as such, never NaN, and in no slope.
+  assert sw.constant["['c']"].tolist() == [2, 2] and sw.entries["['c']"] == 2
+  assert np.all(np.isinf(sw.snr["['c']"])) and np.all(sw.snr["['z']"] == 0)
+  for field in (sw.snr, sw.snr_se, sw.snr2, sw.snr2_se):
+    assert not any(np.isnan(a).any() for a in field.values())
+  assert sw.slopes["['c']"] is None and sw.slopes["['z']"] is None
+
+
+def test_grad_snr_sweep_refuses_non_finite_gradients():
+  with pytest.raises(ValueError, match="`grad_estimator`"):
+    sweeps.grad_snr_sweep(jax.random.key(0), lambda k, K: {"w": jnp.full(2, jnp.nan)}, [1], 8)
+  with pytest.raises(ValueError, match="`ks`"):
+    sweeps.grad_snr_sweep(jax.random.key(0), lambda k, K: jax.random.normal(k, (2,)), [], 8)
 
 
 
@@ -179,6 +214,8 @@ def test_snr_rms_matches_the_true_rms_snr_within_its_se():
   assert abs(snr - true) <= 5 * se and se < 0.2 * true
   with pytest.raises(ValueError, match="`g`"):
     sweeps.snr_rms(np.ones((3, 2)))
+  with pytest.raises(ValueError, match="`g` has 1 constant column"):  # 0/0, not NaN
+    sweeps.snr_rms(np.concatenate([g, np.ones((20000, 1))], 1))
 
 
 def test_fit_loglog_without_inflation_keeps_the_errors_se():
