@@ -190,6 +190,8 @@ class GradSnrSweep(NamedTuple):
   snr2_se: dict        # leaf -> [nK] its standard error (jackknife)
   constant: dict       # leaf -> [nK] int: entries with zero variance over the replicates
   entries: dict        # leaf -> int: entries of the leaf
+  sparse: dict         # leaf -> [nK] int: entries that vary within one jackknife block only
+                       #   (zero variance once it is deleted: no SE), left out as well
 
 
 def _snr2_jackknife(g, blocks: int) -> tuple[float, float]:
@@ -263,9 +265,11 @@ def grad_snr_sweep(key, grad_estimator: Callable, ks: Sequence[int], replicates:
   ``blocks``). The mean of :math:`|\bar g_p| / s_p` would sit at :math:`\sqrt{2/(\pi R)}` for a
   true SNR of 0 and flatten the slopes; this estimate is within its SE of 0 there. Entries with
   zero variance over the replicates (SNR 0/0, or infinite for a constant nonzero gradient) are
-  left out of the estimate and counted in ``constant``; a leaf with every entry constant has SNR
-  inf (some entry nonzero: a deterministic gradient) or 0 (identically 0), with SE 0, and never
-  enters a slope. ``snr2`` and ``snr2_se`` give the estimate before the clip at 0, whose SE is
+  left out of the estimate and counted in ``constant`` (those that vary within one jackknife
+  block only, so that deleting it leaves zero variance, are left out and counted in ``sparse``);
+  a leaf with every entry constant has SNR inf (some entry nonzero: a deterministic gradient) or
+  0 (identically 0), with SE 0; one with no entry left but some sparse has SNR 0 with SE inf
+  (unresolved). Neither enters a slope. ``snr2`` and ``snr2_se`` give the estimate before the clip at 0, whose SE is
   finite at a true SNR of 0.
 
   Args:
@@ -284,7 +288,8 @@ def grad_snr_sweep(key, grad_estimator: Callable, ks: Sequence[int], replicates:
   ks = [v.check_int("ks", k) for k in ks]
   replicates = v.check_int("replicates", replicates, minimum=4)
   blocks = min(v.check_int("blocks", blocks, minimum=2), replicates // 2)
-  cols = ("snr", "snr_se", "snr2", "snr2_se", "constant")
+  cols = ("snr", "snr_se", "snr2", "snr2_se", "constant", "sparse")
+  split = np.array_split(np.arange(replicates), blocks)
   out = {c: {} for c in cols}
   entries = {}
   for i, k in enumerate(ks):
@@ -297,15 +302,19 @@ def grad_snr_sweep(key, grad_estimator: Callable, ks: Sequence[int], replicates:
         raise ValueError(f"`grad_estimator` returned {int(np.sum(~np.isfinite(a)))} non-finite "
                          f"values in leaf {name} at K = {k}: no SNR from NaN or inf gradients.")
       const = np.all(a == a[:1], axis=0)
-      live = a[:, ~const]
+      flat = [np.all(r == r[:1], axis=0) for r in (np.delete(a, b, 0) for b in split)]
+      sparse = np.any(flat, axis=0) & ~const
+      live = a[:, ~(const | sparse)]
       if live.shape[1]:
         a2, a2_se = _snr2_jackknife(live, blocks)
         r = math.sqrt(max(a2, 0.0))
         row = (r, a2_se / (2 * r) if r > 0 else math.inf, a2, a2_se)
+      elif sparse.any():  # entries vary, in one block only: unresolved
+        row = (0.0, math.inf, 0.0, math.inf)
       else:  # every entry constant: a deterministic gradient (inf) or identically 0
         r = math.inf if np.any(a[0] != 0) else 0.0
         row = (r, 0.0, r * r, 0.0)
-      for c, val in zip(cols, row + (int(const.sum()),)):
+      for c, val in zip(cols, row + (int(const.sum()), int(sparse.sum()))):
         out[c].setdefault(name, []).append(val)
       entries[name] = a.shape[1]
   ks_arr = np.asarray(ks)
@@ -315,4 +324,4 @@ def grad_snr_sweep(key, grad_estimator: Callable, ks: Sequence[int], replicates:
   slopes = {n: fit_loglog(ks_arr[finite(n)], out["snr"][n][finite(n)],
                           out["snr_se"][n][finite(n)], resolved_z=0) for n in out["snr"]}
   return GradSnrSweep(ks_arr, out["snr"], out["snr_se"], slopes, out["snr2"], out["snr2_se"],
-                      out["constant"], entries)
+                      out["constant"], entries, out["sparse"])

@@ -59,12 +59,15 @@ def test_grad_snr_sweep_is_not_at_the_floor_on_a_zero_mean_gradient():
   # of |mean| / sd sits at the floor sqrt(2 / (pi R)); the debiased SNR^2 is within its SE of 0.
   # Its jackknife SE has blocks - 1 = 19 degrees of freedom: a t bound, false-failure rate 1e-2
   # split over the 2 K (about 3.2 SE). Then SNR <= sqrt(3.2 SE(SNR^2)) ~ 0.46 x the floor.
-  # Beside the noise: one constant entry in "w", a constant nonzero leaf "c" and a zero leaf "z".
+  # Beside the noise: a constant entry and a sparse one in "w", a constant nonzero leaf "c" and a
+  # zero leaf "z".
   P, R, ks, rate = 1000, 400, [1, 16], 1e-2
 
   def g(k, K):
     noise = jnp.mean(jax.random.normal(k, (K, P)), 0)
-    return {"w": jnp.concatenate([noise, jnp.ones(1)]), "c": jnp.full(2, 0.5), "z": jnp.zeros(3)}
+    rare = (jax.random.uniform(jax.random.fold_in(k, 1), (1,)) < 1.5 / R).astype(noise.dtype)
+    return {"w": jnp.concatenate([noise, jnp.ones(1), rare]), "c": jnp.full(2, 0.5),
+            "z": jnp.zeros(3)}
 
   sw = sweeps.grad_snr_sweep(jax.random.key(5), g, ks, R)
   t = stats.t_for_rate(rate / len(ks), 19)
@@ -72,7 +75,15 @@ def test_grad_snr_sweep_is_not_at_the_floor_on_a_zero_mean_gradient():
   assert np.all(np.abs(sw.snr2[w]) <= t * sw.snr2_se[w])
   floor = np.sqrt(2 / (np.pi * R))
   assert np.all(sw.snr[w] < floor / 2)
-  assert sw.constant[w].tolist() == [1, 1] and sw.entries[w] == P + 1
+  assert sw.constant[w].tolist() == [1, 1] and sw.entries[w] == P + 2
+  # The rare entry is sparse where its nonzero draws lie in one jackknife block (20 blocks).
+  blocks = np.array_split(np.arange(R), 20)
+  want = []
+  for i, K in enumerate(ks):
+    keys = sweeps.replicate_keys(jax.random.fold_in(jax.random.key(5), i), R)
+    hits = np.flatnonzero(np.asarray(jax.vmap(lambda kk: g(kk, K)["w"][-1])(keys)))
+    want.append(int(hits.size > 0 and any(set(hits) <= set(b) for b in blocks)))
+  assert sw.sparse[w].tolist() == want and sum(want) >= 1
   # Constant leaves: reported as such, never NaN, and in no slope.
   assert sw.constant["['c']"].tolist() == [2, 2] and sw.entries["['c']"] == 2
   assert np.all(np.isinf(sw.snr["['c']"])) and np.all(sw.snr["['z']"] == 0)
