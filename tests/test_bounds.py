@@ -322,7 +322,8 @@ def test_renyi_bound_matches_its_definition(lw, alpha):
   # Oracle: Li & Turner (2016) eq. (7) in float64 by scipy's logsumexp; alpha = 1 its limit, the
   # mean log-weight (the ELBO).
   lw = np.asarray(lw)
-  want = lw.mean() if alpha == 1 else (logsumexp((1 - alpha) * lw) - math.log(lw.size)) / (1 - alpha)
+  want = (lw.mean() if alpha == 1 else
+          (logsumexp((1 - alpha) * lw) - math.log(lw.size)) / (1 - alpha))
   np.testing.assert_allclose(bounds.renyi_bound(jnp.asarray(lw), alpha), want, rtol=1e-11,
                              atol=1e-9)
 

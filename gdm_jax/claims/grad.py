@@ -429,8 +429,8 @@ def check_vimco_unbiased(key, cfg: Config) -> Evidence:
                   f"design SE {np.round(se, 4)} (|deviation| / SE {np.round(t, 2)})",
                   detects=z + stats.z_for_rate(stats.FALSE_PASS_RATE, False),
                   effect=float(np.max(np.abs(bias) / se)),
-                  effect_what="the bias of VIMCO whose baseline keeps sample k (learning signal 0), "
-                              "by quadrature, in design SEs")
+                  effect_what="the bias of VIMCO whose baseline keeps sample k (learning "
+                              "signal 0), by quadrature, in design SEs")
 
 
 def check_vimco_variance(key, cfg: Config) -> Evidence:
