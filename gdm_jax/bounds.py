@@ -57,6 +57,55 @@ def elbo(log_w: Array, axis: int = -1) -> Array:
   return jnp.mean(log_w, axis=v.check_axis("axis", axis, log_w.ndim))
 
 
+def _check_alpha(alpha) -> float:
+  if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
+    raise ValueError(f"`alpha` must be a real number (a Python float: it selects the program); "
+                     f"got {type(alpha).__name__}.")
+  if not math.isfinite(float(alpha)):
+    raise ValueError(f"`alpha` must be finite; got {alpha}.")
+  return float(alpha)
+
+
+def renyi_bound(log_w: Array, alpha: float, axis: int = -1) -> Array:
+  r"""The variational Renyi bound :math:`\hat{\mathcal{L}}_\alpha` of ``K`` log-weights (Li &
+  Turner 2016, "Renyi Divergence Variational Inference", eq. (7); numpyro's ``RenyiELBO(alpha)``):
+
+  .. math::
+     \hat{\mathcal{L}}_\alpha = \frac{1}{1-\alpha} \log \frac1K \sum_{k=1}^K w_k^{1-\alpha},
+     \qquad \hat{\mathcal{L}}_1 = \frac1K \sum_k \log w_k \ (\text{the limit}),
+
+  so :math:`\alpha = 0` is :math:`\hat{\mathcal{L}}_K` (:func:`iwae_bound`) and :math:`\alpha \to
+  1` the ELBO (:func:`elbo`). For every draw :math:`\hat{\mathcal{L}}_\alpha` is non-increasing
+  in :math:`\alpha` (a power mean of the weights with exponent :math:`1-\alpha`), and its
+  expectation is :math:`\log p(x) - D_\alpha(q\|p(z|x))` as :math:`K \to \infty`.
+
+  Computed as :math:`(m + \mathrm{log1p}(\frac1K\sum_k \mathrm{expm1}(t_k - m))) / (1-\alpha)`
+  with :math:`t_k = (1-\alpha)\log w_k`, :math:`m = \max_k t_k`: no ``exp`` of an unbounded
+  quantity, and near :math:`\alpha = 1` the error stays :math:`\sim \epsilon \max|\log w|`
+  (a plain ``logsumexp`` would lose :math:`\epsilon \log K / |1-\alpha|`). A zero weight
+  (``-inf``) gives ``-inf`` for :math:`\alpha \ge 1`, as the definition does.
+
+  Args:
+    log_w: ``[..., K, ...]`` log importance weights (``-inf`` allowed).
+    alpha: a finite Python float (static: ``alpha = 1`` is another program).
+    axis: the sample axis.
+  Returns:
+    ``log_w`` reduced over ``axis``.
+  """
+  alpha = _check_alpha(alpha)
+  log_w = v.real("log_w", log_w, neg_inf=True)
+  if log_w.ndim == 0 or log_w.size == 0:
+    raise ValueError(f"`log_w` must have a non-empty sample axis; got shape {log_w.shape}.")
+  axis = v.check_axis("axis", axis, log_w.ndim)
+  if alpha == 1.0:
+    return jnp.mean(log_w, axis=axis)
+  t = (1.0 - alpha) * log_w
+  m = jnp.max(t, axis=axis, keepdims=True)
+  safe = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
+  s = jnp.mean(jnp.expm1(t - safe), axis=axis)
+  return (jnp.squeeze(safe, axis) + jnp.log1p(s)) / (1.0 - alpha)
+
+
 def prefix_bounds(log_w: Array) -> Array:
   r""":math:`\hat{\mathcal{L}}_k` of the first ``k`` samples for every ``k = 1..K``.
 
@@ -506,33 +555,97 @@ def linear_gaussian_iwae(key: Array, model: LinearGaussian, x: Array, q_mean: Ar
 
 class Surrogates(NamedTuple):
   r"""Scalar surrogate objectives whose gradients are the three estimators of
-  :math:`\nabla \mathcal{L}_K` (see :func:`iwae_surrogates`)."""
+  :math:`\nabla \mathcal{L}_K` (see :func:`surrogates`)."""
   iwae: Array   # [] reparameterised IWAE: all parameters
-  stl: Array    # [] sticking the landing (Roeder et al. 2017): encoder parameters only
-  dreg: Array   # [] doubly reparameterised (Tucker et al. 2019): encoder parameters only
+  stl: Array    # [] sticking the landing (Roeder et al. 2017): proposal parameters only
+  dreg: Array   # [] doubly reparameterised (Tucker et al. 2019): proposal parameters only
+
+
+class Reparam(NamedTuple):
+  r"""A reparameterised proposal :math:`q_\phi`: ``sample(params, eps [K, ...]) -> z [K, ...]``,
+  a differentiable function of ``params`` and the noise ``eps``, and ``log_prob(params, z) ->
+  [K]``, :math:`\log q_\phi(z)` for any ``z`` (the estimators evaluate it at stopped
+  parameters and live samples). ``params`` is any pytree."""
+  sample: Callable[[object, Array], Array]
+  log_prob: Callable[[object, Array], Array]
+
+
+def _diag_sample(params, eps):
+  mean, log_std = params
+  return mean + jnp.exp(log_std) * eps
+
+
+def _diag_log_prob(params, z):
+  mean, log_std = params
+  return diag_gaussian_log_prob(z, mean, jnp.exp(log_std))
+
+
+#: q = N(mean, diag exp(log_std)^2) with ``params = (mean [d], log_std [d])`` and ``eps [K, d]``.
+DIAG_GAUSSIAN = Reparam(_diag_sample, _diag_log_prob)
+
+
+def surrogates(eps: Array, log_joint: Callable[[Array], Array], proposal: Reparam,
+               q_params) -> Surrogates:
+  r"""Surrogate objectives whose gradients are the IWAE, STL and DReG estimates of
+  :math:`\nabla \mathcal{L}_K`, for any model and any reparameterised proposal.
+
+  With :math:`z_k = g_\phi(\epsilon_k)` (``proposal.sample``), :math:`\log w_k(z; \phi) =
+  \log p(x, z) - \log q_\phi(z)` and :math:`\tilde w_k = w_k / \sum_j w_j`:
+
+  - IWAE (reparameterised; Burda et al. 2016): :math:`\hat{\mathcal{L}}_K = \log \frac1K
+    \sum_k w_k(z_k(\phi); \phi)`; its gradient is the IWAE estimate for the proposal's and the
+    model's parameters (those ``log_joint`` closes over).
+  - STL (Roeder, Wu & Duvenaud 2017), proposal only: :math:`\log \frac1K \sum_k
+    w_k(z_k(\phi); \mathrm{sg}(\phi))`, gradient :math:`\sum_k \tilde w_k \frac{\partial \log
+    w_k}{\partial z_k} \frac{\partial z_k}{\partial \phi}`: the IWAE gradient less its score term
+    :math:`-\sum_k \tilde w_k \nabla_\phi \log q_\phi(z_k)`. Unbiased for K = 1, biased for K > 1.
+  - DReG (Tucker, Lawson, Gu & Maddison 2019, eq. (7)), proposal only:
+    :math:`\sum_k \mathrm{sg}(\tilde w_k^2)\, \log w_k(z_k(\phi); \mathrm{sg}(\phi))`, gradient
+    :math:`\sum_k \tilde w_k^2 \frac{\partial \log w_k}{\partial z_k}
+    \frac{\partial z_k}{\partial \phi}`; unbiased for every K.
+
+  At :math:`q_\phi = p(z|x)` every :math:`\log w_k(z; \mathrm{sg}(\phi)) = \log p(x)`, so the STL
+  and DReG proposal gradients are exactly 0 for every draw. The model's STL and DReG gradients
+  are the IWAE one: differentiate ``iwae`` for the model's parameters.
+
+  Args:
+    eps: ``[K, ...]`` noise draws (standard normal for :data:`DIAG_GAUSSIAN`).
+    log_joint: ``log_joint(z [K, ...]) -> [K]``, :math:`\log p(x, z)`.
+    proposal: a :class:`Reparam` (e.g. :data:`DIAG_GAUSSIAN`).
+    q_params: the proposal's parameters (a pytree), the ones to differentiate.
+  Returns:
+    :class:`Surrogates` ``(iwae, stl, dreg)`` of scalars to differentiate.
+  """
+  v.check_callable("log_joint", log_joint, "log_joint(z [K, ...]) -> [K]")
+  if not (isinstance(proposal, tuple) and len(proposal) == 2 and all(map(callable, proposal))):
+    raise ValueError("`proposal` must be a Reparam(sample(params, eps) -> z, log_prob(params, z) "
+                     f"-> [K]) (e.g. bounds.DIAG_GAUSSIAN); got {type(proposal).__name__}.")
+  if jnp.ndim(eps) < 1 or jnp.shape(eps)[0] < 1:
+    raise ValueError(f"`eps` must be [K, ...] noise draws with K >= 1; got shape "
+                     f"{tuple(jnp.shape(eps))}.")
+  k = jnp.shape(eps)[0]
+  sg = jax.lax.stop_gradient
+  z = proposal.sample(q_params, eps)
+  lj = log_joint(z)
+  log_q = proposal.log_prob(q_params, z)
+  log_q_stop = proposal.log_prob(sg(q_params), z)
+  for name, a in (("log_joint", lj), ("proposal.log_prob", log_q)):
+    if jnp.shape(a) != (k,):
+      raise ValueError(f"`{name}` must return [K] = [{k}] log-densities of the samples; got "
+                       f"shape {tuple(jnp.shape(a))}.")
+  log_w = lj - log_q
+  log_w_stop = lj - log_q_stop
+  w_tilde = sg(jax.nn.softmax(log_w_stop))
+  return Surrogates(iwae_bound(log_w), iwae_bound(log_w_stop),
+                    jnp.sum(w_tilde ** 2 * log_w_stop))
 
 
 def iwae_surrogates(eps: Array, theta: LinearGaussian, q_mean: Array, q_log_std: Array,
                     x: Array) -> Surrogates:
-  r"""Surrogate objectives whose gradients are the IWAE, STL and DReG gradient estimates.
-
-  With :math:`z_k = \mu + \sigma \epsilon_k` (:math:`\phi = (\mu, \log\sigma)`),
-  :math:`\log w_k(z; \phi) = \log p_\theta(x, z) - \log q_\phi(z)` and
-  :math:`\tilde w_k = w_k / \sum_j w_j`:
-
-  - IWAE (reparameterised; Burda et al. 2016): :math:`\hat{\mathcal{L}}_K = \log \frac1K
-    \sum_k w_k(z_k(\phi); \phi)`; its gradient is the IWAE estimate for encoder and decoder.
-  - STL (Roeder, Wu & Duvenaud 2017, "sticking the landing"), encoder only:
-    :math:`\log \frac1K \sum_k w_k(z_k(\phi); \mathrm{sg}(\phi))`, whose gradient is
-    :math:`\sum_k \tilde w_k \nabla_\phi \log w_k(z_k(\phi); \mathrm{sg}(\phi))`: the IWAE
-    gradient less its score term :math:`-\sum_k \tilde w_k \nabla_\phi \log q_\phi(z_k)`.
-    Unbiased for K = 1 (the ELBO's path derivative), biased for K > 1.
-  - DReG (Tucker et al. 2019), encoder only: :math:`\sum_k \mathrm{sg}(\tilde w_k^2)\,
-    \log w_k(z_k(\phi); \mathrm{sg}(\phi))`; unbiased for every K.
-
-  At :math:`q_\phi = p(z|x)` every :math:`\log w_k(z; \mathrm{sg}(\phi)) = \log p(x)` whatever
-  :math:`z`, so the STL and DReG encoder gradients are exactly 0 for every draw. The decoder's STL
-  and DReG gradients are the IWAE one: differentiate ``iwae`` for :math:`\theta`.
+  r""":func:`surrogates` for a :class:`~gdm_jax.models.LinearGaussian` and the diagonal Gaussian
+  proposal :math:`z_k = \mu + \sigma \epsilon_k`, :math:`\phi = (\mu, \log\sigma)`
+  (:data:`DIAG_GAUSSIAN`): ``surrogates(eps, lambda z: theta.log_joint(x, z), DIAG_GAUSSIAN,
+  (q_mean, q_log_std))``.
 
   Args:
     eps: ``[K, d]`` standard normal draws.
@@ -549,15 +662,69 @@ def iwae_surrogates(eps: Array, theta: LinearGaussian, q_mean: Array, q_log_std:
     raise ValueError(f"`q_mean` and `q_log_std` must both be [d] with d = eps.shape[1] = "
                      f"{jnp.shape(eps)[1]}; got {tuple(jnp.shape(q_mean))} and "
                      f"{tuple(jnp.shape(q_log_std))}.")
+  return surrogates(eps, lambda z: theta.log_joint(x, z), DIAG_GAUSSIAN, (q_mean, q_log_std))
+
+
+class ScoreSurrogates(NamedTuple):
+  r"""Surrogates whose gradients are score-function (REINFORCE) estimates of
+  :math:`\nabla \mathcal{L}_K` (see :func:`score_function_surrogates`)."""
+  reinforce: Array  # [] learning signal L_K for every sample
+  vimco: Array      # [] learning signal L_K - L_K^{-k} (Mnih & Rezende 2016)
+
+
+def vimco_baselines(log_w: Array) -> Array:
+  r"""VIMCO's leave-one-out baselines :math:`\hat{\mathcal{L}}^{-k}` (Mnih & Rezende 2016,
+  "Variational inference for Monte Carlo objectives", eq. (10)): sample ``k``'s weight replaced
+  by the geometric mean of the others,
+
+  .. math:: \hat{\mathcal{L}}^{-k} = \log \frac1K \Big(\sum_{j \ne k} w_j + \exp\Big(\frac{1}{K-1}
+            \sum_{j \ne k} \log w_j\Big)\Big),
+
+  independent of :math:`z_k`. ``[..., K] -> [..., K]`` (``K >= 2``; O(K^2) work, log space)."""
+  log_w = v.real("log_w", log_w)
+  if log_w.ndim < 1 or log_w.shape[-1] < 2:
+    raise ValueError(f"`log_w` must have a last (sample) axis of length K >= 2 (VIMCO leaves one "
+                     f"out); got shape {log_w.shape}.")
+  k = log_w.shape[-1]
+  geo = (jnp.sum(log_w, -1, keepdims=True) - log_w) / (k - 1)            # [..., K]
+  eye = jnp.eye(k, dtype=bool)
+  rows = jnp.where(eye, geo[..., :, None], log_w[..., None, :])         # [..., K, K]
+  return logsumexp(rows, axis=-1) - jnp.log(jnp.asarray(k, log_w.dtype))
+
+
+def score_function_surrogates(log_joint: Array, log_q: Array) -> ScoreSurrogates:
+  r"""Score-function (non-reparameterised) gradient surrogates of :math:`\mathcal{L}_K`, for
+  samples :math:`z_k \sim q_\phi` drawn *without* a path to :math:`\phi` (discrete latents).
+
+  With :math:`\log w_k = \log p_\theta(x, z_k) - \log q_\phi(z_k)` at fixed samples,
+  :math:`\hat{\mathcal{L}} = \log \frac1K \sum_k w_k` and learning signals :math:`s_k`,
+
+  .. math:: \nabla \hat{\mathcal{L}} = \sum_k \tilde w_k \nabla \log w_k + \sum_k
+            \mathrm{sg}(s_k)\, \nabla_\phi \log q_\phi(z_k):
+
+  ``reinforce`` has :math:`s_k = \hat{\mathcal{L}}`, ``vimco`` :math:`s_k = \hat{\mathcal{L}} -
+  \hat{\mathcal{L}}^{-k}` (:func:`vimco_baselines`). Both are unbiased for
+  :math:`\nabla_\phi \mathcal{L}_K` (:math:`\hat{\mathcal{L}}^{-k}` does not depend on
+  :math:`z_k` and :math:`\mathbb{E}\,\nabla_\phi \log q_\phi(z_k) = 0`); VIMCO's variance is far
+  lower. TFP: ``tfp.vi.csiszar_vimco``.
+
+  Args:
+    log_joint: ``[..., K]`` finite :math:`\log p_\theta(x, z_k)` at the stopped samples (live
+      in :math:`\theta`).
+    log_q: ``[..., K]`` :math:`\log q_\phi(z_k)` at the stopped samples (live in :math:`\phi`).
+  Returns:
+    :class:`ScoreSurrogates` of scalars (summed over leading axes) to differentiate.
+  """
+  log_joint = v.real("log_joint", log_joint)
+  log_q = v.real("log_q", log_q)
+  v.check_same_shape("log_q", log_q, "log_joint", log_joint)
   sg = jax.lax.stop_gradient
-  std = jnp.exp(q_log_std)
-  z = q_mean + std * eps
-  log_joint = theta.log_joint(x, z)
-  log_w = log_joint - diag_gaussian_log_prob(z, q_mean, std)
-  log_w_stop = log_joint - diag_gaussian_log_prob(z, sg(q_mean), sg(std))
-  w_tilde = sg(jax.nn.softmax(log_w_stop))
-  return Surrogates(iwae_bound(log_w), iwae_bound(log_w_stop),
-                    jnp.sum(w_tilde ** 2 * log_w_stop))
+  log_w = log_joint - log_q
+  lk = iwae_bound(log_w)
+  loo = vimco_baselines(sg(log_w))
+  reinforce = jnp.sum(lk + jnp.sum(sg(lk)[..., None] * log_q, -1))
+  vimco = jnp.sum(lk + jnp.sum(sg(lk[..., None] - loo) * log_q, -1))
+  return ScoreSurrogates(reinforce, vimco)
 
 
 def iwae_estimate_sharded(key: Array, log_joint: Callable[[Array], Array],

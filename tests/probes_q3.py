@@ -48,4 +48,6 @@ PROBES = {
         _Z, jnp.array([0.1, -0.2], _F64), jnp.array([0.7, 1.6], _F64)),
     "prefix_log_k_plus_one": lambda: bounds.prefix_bounds(_LW),
     "prefix_running_mean_log_w": lambda: bounds.prefix_bounds(_LW),
+    "renyi_no_prefactor": lambda: bounds.renyi_bound(_LW, 0.5),
+    "renyi_exponent_sign": lambda: bounds.renyi_bound(_LW, 0.5),
 }

@@ -241,3 +241,157 @@ def test_iwae_surrogates_refuse_mismatched_shapes():
     bounds.iwae_surrogates(eps[0], model, m, ls, x)
   with pytest.raises(ValueError, match="`q_mean`"):
     bounds.iwae_surrogates(eps[:, :1], model, m, ls, x)
+
+
+# --- Generic surrogates, the Renyi bound and VIMCO (issue 23) ---------------------------------
+
+def _logistic_problem():
+  """A non-Gaussian posterior: Bayesian logistic regression, z ~ N(0, I_2),
+  y_i ~ Bernoulli(sigmoid(a_i . z)); its gradient in z written out for the oracle."""
+  a = jnp.array([[1.0, -0.5], [0.3, 1.2], [-0.8, 0.4], [1.5, 0.9]], jnp.float64)
+  y = jnp.array([1.0, 0.0, 1.0, 1.0], jnp.float64)
+
+  def log_joint(z):                                          # [K, 2] -> [K]
+    u = z @ a.T
+    return -0.5 * jnp.sum(z * z, -1) + jnp.sum(y * u - jax.nn.softplus(u), -1)
+
+  def grad_z(z):                                             # by hand: -z + A^T (y - sigmoid(Az))
+    return -z + (y - 1.0 / (1.0 + np.exp(-np.asarray(z @ a.T)))) @ np.asarray(a)
+
+  return log_joint, grad_z
+
+
+def test_generic_surrogates_match_tucker_et_al_formulas():
+  # Oracle (Tucker et al. 2019, eqs. (5)-(7); google-research/dreg_estimators), written out on
+  # the same noise draws: with z_k = mu + s eps_k, path_k = d log w_k / d z_k at fixed phi =
+  # grad log p(z_k) + (z_k - mu) / s^2, dz/dmu = 1, dz/dlog s = s eps, and the score at fixed z
+  # d log q / d(mu, log s) = (eps / s, eps^2 - 1):
+  # IWAE = sum w~ (path dz/dphi - score), STL = sum w~ path dz/dphi, DReG = sum w~^2 path dz/dphi.
+  log_joint, grad_z = _logistic_problem()
+  eps = jax.random.normal(jax.random.key(7), (6, 2), jnp.float64)
+  m, ls = jnp.array([0.3, -0.2]), jnp.log(jnp.array([0.7, 1.1]))
+  mine = bounds.Reparam(lambda p, e: p[0] + jnp.exp(p[1]) * e,
+                        lambda p, z: models.diag_gaussian_log_prob(z, p[0], jnp.exp(p[1])))
+  e, s = np.asarray(eps), np.exp(np.asarray(ls))
+  z = np.asarray(m) + s * e
+  log_q = np.sum(-0.5 * e ** 2 - np.log(s) - 0.5 * np.log(2 * np.pi), -1)
+  lw = np.asarray(log_joint(jnp.asarray(z))) - log_q
+  wt = np.exp(lw - logsumexp(lw))[:, None]
+  path = grad_z(z) + (z - np.asarray(m)) / s ** 2
+  path_phi = (path, path * s * e)
+  score = (e / s, e ** 2 - 1)
+  want = {"iwae": [np.sum(wt * (p - c), 0) for p, c in zip(path_phi, score)],
+          "stl": [np.sum(wt * p, 0) for p in path_phi],
+          "dreg": [np.sum(wt ** 2 * p, 0) for p in path_phi]}
+  for prop in (mine, bounds.DIAG_GAUSSIAN):
+    for name, w in want.items():
+      got = jax.grad(lambda p: getattr(bounds.surrogates(eps, log_joint, prop, p), name))((m, ls))
+      np.testing.assert_allclose(np.concatenate(got), np.concatenate(w), rtol=1e-10, atol=1e-12)
+  out = bounds.surrogates(eps, log_joint, mine, (m, ls))
+  np.testing.assert_allclose(out.iwae, logsumexp(lw) - np.log(6), rtol=1e-12)
+
+
+def test_linear_gaussian_surrogates_are_the_generic_ones():
+  model, x, eps, m, ls = _surrogate_problem()
+  a = bounds.iwae_surrogates(eps, model, m, ls, x)
+  b = bounds.surrogates(eps, lambda z: model.log_joint(x, z), bounds.DIAG_GAUSSIAN, (m, ls))
+  for name in a._fields:
+    ga = jax.grad(lambda p: getattr(bounds.iwae_surrogates(eps, model, *p, x), name))((m, ls))
+    gb = jax.grad(lambda p: getattr(bounds.surrogates(
+        eps, lambda z: model.log_joint(x, z), bounds.DIAG_GAUSSIAN, p), name))((m, ls))
+    np.testing.assert_array_equal(np.concatenate(ga), np.concatenate(gb))
+    assert float(getattr(a, name)) == float(getattr(b, name))
+
+
+def test_surrogates_refuse_bad_input():
+  log_joint, _ = _logistic_problem()
+  eps = jnp.zeros((3, 2))
+  p = (jnp.zeros(2), jnp.zeros(2))
+  with pytest.raises(ValueError, match="`proposal`"):
+    bounds.surrogates(eps, log_joint, lambda k, n: None, p)
+  with pytest.raises(ValueError, match="`log_joint`"):
+    bounds.surrogates(eps, lambda z: log_joint(z)[:, None], bounds.DIAG_GAUSSIAN, p)
+  with pytest.raises(ValueError, match="`eps`"):
+    bounds.surrogates(jnp.zeros((0, 2)), log_joint, bounds.DIAG_GAUSSIAN, p)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(-50, 50), min_size=1, max_size=12),
+       st.sampled_from([-2.0, -1.0, -0.5, 0.0, 0.3, 0.5, 0.999, 1.0, 1.001, 2.0, 3.0]))
+def test_renyi_bound_matches_its_definition(lw, alpha):
+  # Oracle: Li & Turner (2016) eq. (7) in float64 by scipy's logsumexp; alpha = 1 its limit, the
+  # mean log-weight (the ELBO).
+  lw = np.asarray(lw)
+  want = (lw.mean() if alpha == 1 else
+          (logsumexp((1 - alpha) * lw) - math.log(lw.size)) / (1 - alpha))
+  np.testing.assert_allclose(bounds.renyi_bound(jnp.asarray(lw), alpha), want, rtol=1e-11,
+                             atol=1e-9)
+
+
+def test_renyi_bound_limits_order_and_zero_weights():
+  lw = jnp.asarray(np.random.default_rng(1).normal(-3.0, 1.5, (4, 16)))
+  np.testing.assert_allclose(bounds.renyi_bound(lw, 0.0), bounds.iwae_bound(lw), rtol=1e-13)
+  np.testing.assert_allclose(bounds.renyi_bound(lw, 1.0), bounds.elbo(lw), rtol=1e-13)
+  # alpha -> 1: L_(1 - d) = mean + (d / 2) Var_k(log w) + O(d^2) (cumulant expansion)
+  var = np.var(np.asarray(lw), -1)
+  for d in (1e-3, -1e-3):
+    np.testing.assert_allclose(bounds.renyi_bound(lw, 1 - d) - bounds.elbo(lw), d / 2 * var,
+                               rtol=1e-2)
+  # non-increasing in alpha for every draw (power means)
+  ls = np.stack([bounds.renyi_bound(lw, a) for a in (-1.0, 0.0, 0.5, 1.0, 2.0)])
+  assert np.all(np.diff(ls, axis=0) <= 1e-12)
+  assert float(bounds.renyi_bound(jnp.array([-jnp.inf, 0.0]), 2.0)) == -np.inf
+  assert float(bounds.renyi_bound(jnp.array([-jnp.inf, -jnp.inf]), 0.5)) == -np.inf
+  np.testing.assert_allclose(bounds.renyi_bound(jnp.array([-jnp.inf, 0.0]), 0.5),
+                             2 * math.log(0.5))
+  got = bounds.renyi_bound(jnp.array([1e4, 1e4 + 1.0], jnp.float32), 1 - 1e-4)
+  np.testing.assert_allclose(got, 1e4 + 0.5 + 1e-4 / 8, rtol=1e-7)
+  with pytest.raises(ValueError, match="`alpha`"):
+    bounds.renyi_bound(lw, float("inf"))
+  with pytest.raises(ValueError, match="`alpha`"):
+    bounds.renyi_bound(lw, jnp.asarray(0.5))
+
+
+def test_vimco_baselines_and_gradient_by_enumeration():
+  # One Bernoulli latent z in {0, 1} with logit phi, p(x, z) fixed numbers, K = 3: every one of
+  # the 2^3 draws enumerated. Oracle: the leave-one-out baselines from Mnih & Rezende (2016)
+  # eq. (10) by hand, and E[VIMCO gradient] = E[REINFORCE gradient] = d L_3 / d phi by central
+  # differences of the enumerated L_3(phi) (no gradient formula at all).
+  log_p = np.array([-2.0, -0.7])                             # log p(x, z = 0), log p(x, z = 1)
+  K = 3
+
+  def lq(phi, z):
+    return z * -np.log1p(np.exp(-phi)) + (1 - z) * -np.log1p(np.exp(phi))
+
+  def l_k(phi):
+    out = 0.0
+    for bits in np.ndindex(*(2,) * K):
+      z = np.asarray(bits)
+      out += np.exp(np.sum(lq(phi, z))) * (logsumexp(log_p[z] - lq(phi, z)) - np.log(K))
+    return out
+
+  phi0 = 0.4
+  exact = (l_k(phi0 + 1e-5) - l_k(phi0 - 1e-5)) / 2e-5
+  means = {"vimco": 0.0, "reinforce": 0.0}
+  for bits in np.ndindex(*(2,) * K):
+    z = np.asarray(bits, np.float64)
+    zi = np.asarray(bits)
+    lw = log_p[zi] - lq(phi0, z)
+    loo = [logsumexp(np.append(np.delete(lw, k), np.mean(np.delete(lw, k)))) - np.log(K)
+           for k in range(K)]
+    np.testing.assert_allclose(bounds.vimco_baselines(jnp.asarray(lw)), loo, rtol=1e-12)
+    prob = np.exp(np.sum(lq(phi0, z)))
+    for name in means:
+      g = jax.grad(lambda ph: getattr(bounds.score_function_surrogates(
+          jnp.asarray(log_p[zi]), z * -jax.nn.softplus(-ph) + (1 - z) * -jax.nn.softplus(ph)),
+          name))(jnp.asarray(phi0))
+      means[name] += prob * float(g)
+  for name, m in means.items():
+    np.testing.assert_allclose(m, exact, rtol=1e-8, err_msg=name)
+
+
+def test_score_function_surrogates_refuse_bad_input():
+  with pytest.raises(ValueError, match="`log_q`"):
+    bounds.score_function_surrogates(jnp.zeros(3), jnp.zeros(4))
+  with pytest.raises(ValueError, match="K >= 2"):
+    bounds.vimco_baselines(jnp.zeros(1))

@@ -9,6 +9,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.special import logsumexp as np_logsumexp
 
 from gdm_jax import bounds, models, stats, sweeps
 from gdm_jax.claims.core import FULL_OPT, Claim, Config, Evidence, claim_key
@@ -310,6 +311,150 @@ def check_snr_slopes(key, cfg: Config) -> Evidence:
                               "the bend, in the least precise part's SEs")
 
 
+# ---------------------------------------------------------------------------------------------
+# VIMCO (Mnih & Rezende 2016): the score-function gradient of L_K with leave-one-out baselines.
+#
+# On the one-latent problem above (q = N(pm + 0.5 ps, (1.4 ps)^2), K = 3), with the samples z
+# stopped (no path derivative: the estimator for latents that cannot be reparameterised). Per
+# draw both score-function estimators are functions of eps in R^3, so their means and variances
+# are 3-dimensional Gauss-Hermite integrals (40 nodes per axis; 30 agree to 1e-7): the oracle
+# writes VIMCO and REINFORCE from the paper in numpy, and the exact gradient of L_3 is central
+# differences of L_3(mu, log sigma) by the same quadrature (no gradient formula).
+
+VIMCO_K, N_VIMCO, VIMCO_NODES = 3, 8000, 40
+
+
+def _stl_log_px() -> float:
+  w, b, x = np.asarray(STL_W), np.asarray(STL_B), np.asarray(STL_X)
+  c = w @ w.T + STL_NOISE ** 2 * np.eye(len(b))
+  r = x - b
+  return float(-0.5 * r @ np.linalg.solve(c, r) - 0.5 * np.linalg.slogdet(2 * np.pi * c)[1])
+
+
+def _gh_grid(k: int, nodes: int):
+  t, w = np.polynomial.hermite_e.hermegauss(nodes)
+  w = w / w.sum()
+  e = np.stack(np.meshgrid(*[t] * k, indexing="ij"), -1).reshape(-1, k)
+  return e, np.prod(np.stack(np.meshgrid(*[w] * k, indexing="ij"), -1).reshape(-1, k), -1)
+
+
+def _vimco_log_w(mu: float, sig: float, e: np.ndarray) -> np.ndarray:
+  """float64 log w = log p(x) + log p(z|x) - log q(z) at z = mu + sig e (Bayes' rule)."""
+  pm, ps = _stl_posterior()
+  z = mu + sig * e
+  return (_stl_log_px() - 0.5 * ((z - pm) / ps) ** 2 - math.log(ps) + 0.5 * e ** 2
+          + math.log(sig))
+
+
+@functools.lru_cache(maxsize=None)
+def vimco_quadrature():
+  """Exact moments of the per-draw estimators, ``dict`` of float64 arrays over (mu, log sigma):
+  ``grad`` (d L_K by central differences), ``vimco``/``reinforce``/``direct`` means and variances
+  (``direct``: the signal-free part, what a baseline that keeps sample k leaves), and ``sd_if``,
+  the standard deviation of the delta method's influence function of log(Var_V / Var_R) (the
+  design SE of the measured log variance ratio is sd_if / sqrt(N))."""
+  pm, ps = _stl_posterior()
+  mu, sig, k = pm + STL_SHIFT * ps, STL_WIDTH * ps, VIMCO_K
+  e, wt = _gh_grid(k, VIMCO_NODES)
+
+  def lk(m, log_s):
+    lw = _vimco_log_w(m, math.exp(log_s), e)
+    return wt @ (np_logsumexp(lw, 1) - math.log(k))
+
+  h = 1e-5
+  grad = np.array([(lk(mu + h, math.log(sig)) - lk(mu - h, math.log(sig))) / (2 * h),
+                   (lk(mu, math.log(sig) + h) - lk(mu, math.log(sig) - h)) / (2 * h)])
+  lw = _vimco_log_w(mu, sig, e)
+  L = np_logsumexp(lw, 1) - math.log(k)
+  w_tilde = np.exp(lw - np_logsumexp(lw, 1, keepdims=True))
+  score = np.stack([e / sig, e ** 2 - 1], -1)                       # d log q / d(mu, log s)
+  direct = -np.sum(w_tilde[..., None] * score, 1)
+  loo = np.stack([np_logsumexp(np.concatenate([np.delete(lw, j, 1), np.delete(lw, j, 1).mean(
+      1, keepdims=True)], 1), 1) - math.log(k) for j in range(k)], 1)
+  est = {"vimco": direct + np.sum((L[:, None] - loo)[..., None] * score, 1),
+         "reinforce": direct + L[:, None] * np.sum(score, 1), "direct": direct}
+  out = {"grad": grad}
+  for name, g in est.items():
+    out[name] = wt @ g
+    out[name + "_var"] = wt @ (g - out[name]) ** 2
+  iv = ((est["vimco"] - out["vimco"]) ** 2 / out["vimco_var"]
+        - (est["reinforce"] - out["reinforce"]) ** 2 / out["reinforce_var"])
+  out["sd_if"] = np.sqrt(wt @ iv ** 2)
+  if np.max(np.abs(out["vimco"] - grad)) > 1e-6 or np.max(np.abs(out["reinforce"] - grad)) > 1e-6:
+    raise ValueError(f"quadrature: E[VIMCO] {out['vimco']}, E[REINFORCE] {out['reinforce']} != "
+                     f"d L_K {grad}")
+  return out
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _vimco_grads(key, dtype):
+  """``[N_VIMCO, 2]`` VIMCO and REINFORCE gradients in (mu, log sigma), paired draws, samples
+  stopped (score function only)."""
+  model = models.LinearGaussian(jnp.asarray(STL_W, dtype), jnp.asarray(STL_B, dtype),
+                                jnp.asarray(STL_NOISE, dtype))
+  x = jnp.asarray(STL_X, dtype)
+  pm, ps = _stl_posterior()
+  params = (jnp.asarray([pm + STL_SHIFT * ps], dtype), jnp.asarray([math.log(STL_WIDTH * ps)],
+                                                                   dtype))
+
+  def one(kk):
+    eps = jax.random.normal(kk, (VIMCO_K, 1), dtype)
+    z = jax.lax.stop_gradient(params[0] + jnp.exp(params[1]) * eps)
+    lj = model.log_joint(x, z)
+    sur = lambda p: bounds.score_function_surrogates(
+        lj, models.diag_gaussian_log_prob(z, p[0], jnp.exp(p[1])))
+    return tuple(jnp.concatenate(jax.grad(lambda p: getattr(sur(p), name))(params))
+                 for name in ("vimco", "reinforce"))
+  return jax.vmap(one)(jax.random.split(key, N_VIMCO))
+
+
+def _vimco_draws(key, cfg):
+  return [np.asarray(a, np.float64) for a in _vimco_grads(key, cfg.dtype)]
+
+
+def check_vimco_unbiased(key, cfg: Config) -> Evidence:
+  """E[VIMCO gradient] = d L_K (quadrature, central differences), parameter by parameter, within
+  z x the SE the quadrature predicts for N_VIMCO draws (the design's)."""
+  gv, _ = _vimco_draws(key, cfg)
+  q = vimco_quadrature()
+  se = np.sqrt(q["vimco_var"] / N_VIMCO)
+  m = gv.mean(0)
+  t = np.abs(m - q["grad"]) / se
+  z = cfg.z(split=2)
+  bias = q["direct"] - q["grad"]
+  return Evidence(float(t.max()), 0.0, z, "==",
+                  cfg.z_origin(z, True, 2) + " (the SE the quadrature predicts)",
+                  f"K = {VIMCO_K}, {N_VIMCO} draws, samples stopped: E[VIMCO] = {np.round(m, 4)} "
+                  f"vs d L_K = {np.round(q['grad'], 4)} (quadrature, central differences), "
+                  f"design SE {np.round(se, 4)} (|deviation| / SE {np.round(t, 2)})",
+                  detects=z + stats.z_for_rate(stats.FALSE_PASS_RATE, False),
+                  effect=float(np.max(np.abs(bias) / se)),
+                  effect_what="the bias of VIMCO whose baseline keeps sample k (learning "
+                              "signal 0), by quadrature, in design SEs")
+
+
+def check_vimco_variance(key, cfg: Config) -> Evidence:
+  """log(Var VIMCO / Var REINFORCE) per parameter (paired draws) equals the quadrature's, within
+  z x the delta method's SE (from the quadrature: sd of the influence function / sqrt(N)); the
+  quadrature's ratio is far below 1 (the effect: a VIMCO without its baseline has ratio 1)."""
+  gv, gr = _vimco_draws(key, cfg)
+  q = vimco_quadrature()
+  want = np.log(q["vimco_var"] / q["reinforce_var"])
+  got = np.log(gv.var(0, ddof=1) / gr.var(0, ddof=1))
+  se = q["sd_if"] / math.sqrt(N_VIMCO)
+  t = np.abs(got - want) / se
+  z = cfg.z(split=2)
+  return Evidence(float(t.max()), 0.0, z, "==",
+                  cfg.z_origin(z, True, 2) + " (delta-method SE of the log ratio, quadrature)",
+                  f"K = {VIMCO_K}, {N_VIMCO} paired draws: log(Var VIMCO / Var REINFORCE) = "
+                  f"{np.round(got, 3)} vs quadrature {np.round(want, 3)} (variance ratios "
+                  f"{np.round(np.exp(want), 4)}), SE {np.round(se, 4)}",
+                  detects=z + stats.z_for_rate(stats.FALSE_PASS_RATE, False),
+                  effect=float(np.min(np.abs(want) / se)),
+                  effect_what="|log variance ratio| by quadrature in SEs: what VIMCO with the "
+                              "plain signal L_K (no baseline, ratio 1) is off by")
+
+
 CLAIMS = [
     Claim("grad.dreg_zero_at_posterior", "Q3+", "theorem",
           "at q = p(z|x) the DReG encoder gradient is exactly 0 for every draw (IWAE's is not)",
@@ -335,4 +480,12 @@ CLAIMS = [
           "log SNR vs log K (K = 8..128): encoder IWAE slope -1/2, decoder +1/2, encoder DReG "
           "+1/2 (Rainforth et al. 2018; Tucker et al. 2019)", check_snr_slopes, stochastic=True,
           mistakes=("snr_rms_over_variance",)),
+    Claim("grad.vimco_unbiased", "Q3+", "theorem",
+          f"VIMCO's score-function gradient (K = {VIMCO_K}) has mean d L_K (quadrature; Mnih & "
+          "Rezende 2016)", check_vimco_unbiased, stochastic=True, shares="grad.vimco",
+          mistakes=("vimco_baseline_keeps_k", "vimco_signal_not_stopped")),
+    Claim("grad.vimco_variance", "Q3+", "theorem",
+          f"Var VIMCO / Var REINFORCE (K = {VIMCO_K}) equals the quadrature's ratio, about 1/55",
+          check_vimco_variance, stochastic=True, shares="grad.vimco",
+          mistakes=("vimco_no_baseline",)),
 ]

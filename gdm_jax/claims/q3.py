@@ -725,6 +725,132 @@ def check_vae_log_joint(key, cfg: Config) -> Evidence:
                   "; ".join(spans), effect=effect,
                   effect_what="the prior term or an x <-> 1 - x swap (relative, the smaller)")
 
+# ---------------------------------------------------------------------------------------------
+# The variational Renyi bound (Li & Turner 2016): L_alpha = 1/(1 - alpha) log mean_k w_k^(1-alpha).
+
+RENYI_ALPHAS = (-1.0, 0.0, 0.5, 1.0)     # steps across L_K (alpha = 0) and the ELBO (alpha = 1)
+RENYI_K = 8
+R_RENYI = R                               # library replicates
+R_RENYI_ORACLE = 4 * R_RENYI              # the oracle's: its SE is half the library's
+
+
+def renyi64(log_w, alpha: float) -> np.ndarray:
+  r"""Li & Turner (2016) eq. (7) from the definition, float64, over the last axis:
+  :math:`\frac{1}{1-\alpha}(\mathrm{logsumexp}((1-\alpha)\log w) - \log K)`; the mean log-weight
+  at :math:`\alpha = 1`."""
+  log_w = np.asarray(log_w, np.float64)
+  if alpha == 1.0:
+    return log_w.mean(-1)
+  return (np_logsumexp((1 - alpha) * log_w, axis=-1) - math.log(log_w.shape[-1])) / (1 - alpha)
+
+
+@functools.partial(jax.jit, static_argnums=(5, 6, 7), compiler_options=FULL_OPT)
+def _renyi_replicates(key, model, x, q_mean, q_std, n_rep, k, alphas):
+  """``[n_rep, len(alphas)]`` replicates of the library's L_alpha on the library's log-weights."""
+  keys = jax.random.split(key, n_rep)
+  lw = jax.vmap(lambda kk: bounds.linear_gaussian_log_weights(kk, model, x, q_mean, q_std, k))(
+      keys)
+  return jnp.stack([bounds.renyi_bound(lw, a) for a in alphas], -1)
+
+
+@functools.lru_cache(maxsize=4)
+def _renyi_oracle_steps(seed: int, x64: bool):
+  r"""The exact estimator's steps :math:`\hat L_{\alpha_i} - \hat L_{\alpha_{i+1}}` (float64: the
+  oracle's log-weights by Bayes' rule, :func:`renyi64`) on draws of its own key."""
+  pr = problem(seed, x64)
+  eps = jax.random.normal(claim_key(seed, "q3.renyi_oracle"), (R_RENYI_ORACLE, RENYI_K, LATENT),
+                          jnp.float32)
+  z = (np.asarray(pr.q_mean, np.float64) + np.asarray(pr.q_std, np.float64)
+       * np.asarray(eps, np.float64))
+  lw = oracle_log_weights(pr, z.reshape(-1, LATENT)).reshape(R_RENYI_ORACLE, RENYI_K)
+  ls = np.stack([renyi64(lw, a) for a in RENYI_ALPHAS], -1)
+  return stats.mean_and_se(ls[:, :-1] - ls[:, 1:], axis=0)
+
+
+def _renyi_exact(pr: Problem, alpha: float) -> float:
+  r""":math:`\mathcal{L}_\alpha` as :math:`K \to \infty`: :math:`\log p(x) + \log
+  \mathbb{E}_q[W^{1-\alpha}] / (1-\alpha)` (closed-form Gaussian moments), the ELBO at 1."""
+  qc = np.diag(np.asarray(pr.q_std, np.float64) ** 2)
+  if alpha == 1.0:
+    return pr.log_px - oracles.kl_gaussians64(np.asarray(pr.q_mean, np.float64), qc,
+                                              pr.post_mean, pr.post_cov)
+  a = 1.0 - alpha
+  return pr.log_px + oracles.log_weight_moment64(a, pr.post_mean, pr.post_cov,
+                                                 np.asarray(pr.q_mean, np.float64), qc) / a
+
+
+def check_renyi_monotone(key, cfg: Config) -> Evidence:
+  """E[L_alpha] steps down as alpha grows: each step between consecutive alphas of the library's
+  estimator (paired on the same draws) equals the exact estimator's (float64 oracle, independent
+  draws), within z x the design's SE (the oracle's, scaled to R_RENYI); every oracle step > 0."""
+  pr = problem(cfg.seed, cfg.x64)
+  ls = np.asarray(_renyi_replicates(key, pr.model, pr.x, pr.q_mean, pr.q_std, R_RENYI, RENYI_K,
+                                    RENYI_ALPHAS), np.float64)
+  m = stats.mean_and_se(ls[:, :-1] - ls[:, 1:], axis=0)
+  o = _renyi_oracle_steps(cfg.seed, cfg.x64)
+  n_steps = len(RENYI_ALPHAS) - 1
+  if not np.all(o.mean > cfg.z(two_sided=False) * o.se):
+    raise ValueError(f"the oracle's steps are not all > 0: {o.mean} +- {o.se}")
+  se = o.se * math.sqrt(1 + R_RENYI_ORACLE / R_RENYI)
+  t = np.abs(m.mean - o.mean) / se
+  j = int(np.argmax(t))
+  z = cfg.z(split=n_steps)
+  power = [cfg.detects(s_, split=n_steps) for s_ in se]
+  kw = int(np.argmax(np.asarray(power) / o.mean))
+  exact = [_renyi_exact(pr, a) for a in RENYI_ALPHAS]
+  a = RENYI_ALPHAS
+  return Evidence(float(m.mean[j]), float(o.mean[j]), z * float(se[j]), "==",
+                  cfg.z_origin(z, True, n_steps) + "; the design's SE, oracle-scaled",
+                  f"worst step: L_{a[j]:g} - L_{a[j + 1]:g} of the library's renyi_bound (K = "
+                  f"{RENYI_K}, {R_RENYI} paired replicates) vs the exact estimator's (float64 "
+                  f"oracle, {R_RENYI_ORACLE} independent replicates); steps over alpha = {a}: "
+                  f"library {np.round(m.mean, 4)}, oracle {np.round(o.mean, 4)} +- "
+                  f"{np.round(o.se, 4)}; K = inf (closed form): L_alpha = {np.round(exact, 4)}",
+                  detects=power[kw], effect=float(o.mean[kw]),
+                  effect_what=f"the step L_{a[kw]:g} - L_{a[kw + 1]:g} itself (the oracle's), at "
+                  "the step where detects / step is largest")
+
+
+RENYI_LIMIT_ALPHAS = (0.0, 1.0, 1.0 - 1e-3, 1.0 + 1e-3, -1.0, 0.5, 2.0)
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _renyi_at(lw, alphas):
+  return jnp.stack([bounds.renyi_bound(lw, a) for a in alphas])
+
+
+def check_renyi_limits(key, cfg: Config) -> Evidence:
+  """On exact log-weights (the oracle's, 64 draws of K = 16, cast to the run's dtype): the
+  library's L_alpha at alpha = 0 equals log-mean-exp (L_K), at alpha = 1 the mean log-weight
+  (the ELBO), at alpha = 1 -+ 1e-3 and -1, 0.5, 2 the float64 definition; the definition at
+  1 -+ d is within (d/2) Var_k log w (1 + 1e-2) of the ELBO (the limit)."""
+  pr = problem(cfg.seed, cfg.x64)
+  eps = jax.random.normal(key, (64, 16, LATENT), jnp.float32)
+  z = (np.asarray(pr.q_mean, np.float64) + np.asarray(pr.q_std, np.float64)
+       * np.asarray(eps, np.float64))
+  lw = oracle_log_weights(pr, z.reshape(-1, LATENT)).reshape(64, 16).astype(cfg.dtype)
+  got = np.asarray(_renyi_at(jnp.asarray(lw), RENYI_LIMIT_ALPHAS), np.float64)
+  lw64 = lw.astype(np.float64)
+  errs = {}
+  for a, g in zip(RENYI_LIMIT_ALPHAS, got):
+    ref = (oracles.lme64(lw64) if a == 0.0 else lw64.mean(-1) if a == 1.0 else renyi64(lw64, a))
+    errs[f"alpha = {a:g}"] = max_rel_error(g, ref)
+  elbo, var = lw64.mean(-1), lw64.var(-1)
+  lim = max(float(np.max(np.abs(renyi64(lw64, 1 - d) - elbo - d / 2 * var) / (abs(d) / 2 * var)))
+            for d in (1e-3, -1e-3))
+  if lim > 1e-2:
+    raise ValueError(f"the oracle's alpha -> 1 limit is off: relative {lim:.2e}")
+  name = max(errs, key=errs.get)
+  gap = np.abs(oracles.lme64(lw64) - elbo) / np.maximum(1.0, np.abs(elbo))
+  return Evidence(worst(errs.values()), 0.0, cfg.rtol, "==", cfg.dtype_origin(),
+                  f"renyi_bound vs float64 oracles on 64 x 16 exact log-weights: alpha = 0 scipy "
+                  f"log-mean-exp, 1 the mean, else the definition; worst {name}; the definition at "
+                  f"1 -+ 1e-3 is ELBO +- (1e-3/2) Var(log w) to a relative {lim:.1e}", errs,
+                  effect=float(gap.min()),
+                  effect_what="|L_K - ELBO| on these draws (smallest, relative): the distance "
+                  "between the two limits")
+
+
 CLAIMS = [
     Claim("q3.upper_bound", "Q3.1", "theorem", "L_K <= log p(x) (K = 1, 8, 64)",
           check_upper_bound, shares="q3.replicates", stochastic=True,
@@ -787,4 +913,12 @@ CLAIMS = [
           check_vae_log_joint,
           mistakes=("bernoulli_x_flipped", "vae_log_joint_no_prior", "bernoulli_probability_space",
                     "bernoulli_probability_floor")),
+    Claim("q3.renyi_monotone", "Q3+", "theorem",
+          "the Renyi bound L_alpha (K = 8) steps down in alpha = -1, 0, 0.5, 1: each step equals "
+          "the exact estimator's (> 0; Li & Turner 2016)", check_renyi_monotone, stochastic=True,
+          mistakes=("renyi_no_prefactor", "renyi_exponent_sign")),
+    Claim("q3.renyi_limits", "Q3+", "theorem",
+          "renyi_bound is L_K at alpha = 0, the ELBO at alpha = 1 and at 1 -+ 1e-3, and the "
+          "definition at -1, 0.5, 2 (float64 oracles)", check_renyi_limits,
+          mistakes=("renyi_no_prefactor", "renyi_exponent_sign")),
 ]

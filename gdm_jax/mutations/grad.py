@@ -83,6 +83,37 @@ def _surrogate_slip(slip: str):
   return factory
 
 
+def _vimco_baselines_keep_k(orig):
+  """Leave-one-out that forgets to leave out: row k keeps log w_k (the diagonal not replaced by
+  the others' geometric mean), so every baseline is L_K itself and the learning signal is 0."""
+  def vimco_baselines(log_w):
+    log_w = jnp.asarray(log_w)
+    k = log_w.shape[-1]
+    rows = jnp.broadcast_to(log_w[..., None, :], log_w.shape + (k,))
+    return jax.scipy.special.logsumexp(rows, axis=-1) - jnp.log(jnp.asarray(k, log_w.dtype))
+  return vimco_baselines
+
+
+def _score_surrogates(slip: str):
+  """Score-function surrogates with one slip: ``"no_baseline"``, VIMCO's signal L_K (REINFORCE
+  in its place: unbiased, no variance reduction); ``"not_stopped"``, the signal L_K - L^{-k}
+  differentiated too (a term sum_k grad(L_K - L^{-k}) log q_k that biases it)."""
+  def factory(orig):
+    def score_function_surrogates(log_joint, log_q):
+      from gdm_jax import bounds
+      sg = jax.lax.stop_gradient
+      log_w = jnp.asarray(log_joint) - log_q
+      lk = bounds.iwae_bound(log_w)
+      reinforce = jnp.sum(lk + jnp.sum(sg(lk)[..., None] * log_q, -1))
+      if slip == "no_baseline":
+        vimco = reinforce
+      else:
+        vimco = jnp.sum(lk + jnp.sum((lk[..., None] - bounds.vimco_baselines(log_w)) * log_q, -1))
+      return bounds.ScoreSurrogates(reinforce, vimco)
+    return score_function_surrogates
+  return factory
+
+
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation("dreg_weights_not_squared", "DReG surrogate with w_tilde for w_tilde^2",
              ((_BOUNDS, "iwae_surrogates", _surrogates(square=False)),), "grad.*"),
@@ -102,4 +133,14 @@ MUTATIONS: tuple[Mutation, ...] = (
              "score term left)",
              ((_BOUNDS, "iwae_surrogates", _surrogate_slip("dreg_log_q_live")),),
              "grad.*"),
+    Mutation("vimco_baseline_keeps_k", "VIMCO's leave-one-out baseline keeping sample k (the "
+             "diagonal not replaced): signal 0", ((_BOUNDS, "vimco_baselines",
+                                                   _vimco_baselines_keep_k),), "grad.vimco_*"),
+    Mutation("vimco_signal_not_stopped", "VIMCO's learning signal L_K - L^{-k} not stopped",
+             ((_BOUNDS, "score_function_surrogates", _score_surrogates("not_stopped")),),
+             "grad.vimco_*"),
+    Mutation("vimco_no_baseline", "VIMCO's learning signal L_K without the leave-one-out "
+             "baseline (REINFORCE)",
+             ((_BOUNDS, "score_function_surrogates", _score_surrogates("no_baseline")),),
+             "grad.vimco_*"),
 )

@@ -336,6 +336,23 @@ def _log_2pi_rounded(orig):
   return math.log(2 * 3.14)  # pi taken as 3.14: log w off by ~5e-4
 
 
+def _renyi(slip: str):
+  """The Renyi bound with one slip: ``"no_prefactor"``, log mean w^(1-alpha) without the
+  1/(1 - alpha) (right at alpha = 0 and, by its own branch, at alpha = 1); ``"exponent_sign"``,
+  1/(alpha - 1) log mean w^(alpha - 1) (the exponent of D_alpha(p||q) read for q||p)."""
+  def factory(orig):
+    def renyi_bound(log_w, alpha, axis=-1):
+      log_w = jnp.asarray(log_w)
+      if alpha == 1.0:
+        return jnp.mean(log_w, axis=axis)
+      k = math.log(log_w.shape[axis])
+      if slip == "no_prefactor":
+        return logsumexp((1 - alpha) * log_w, axis=axis) - k
+      return (logsumexp((alpha - 1) * log_w, axis=axis) - k) / (alpha - 1)
+    return renyi_bound
+  return factory
+
+
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation("log_k_off_by_one", "L_K with log(K + 1) in place of log K",
              (("gdm_jax.bounds", "iwae_bound", _log_k_plus_one),), "q3.*"),
@@ -425,4 +442,8 @@ MUTATIONS: tuple[Mutation, ...] = (
              ((_BOUNDS, "prefix_bounds", _prefix_log_k_plus_one),), "q3.*"),
     Mutation("prefix_running_mean_log_w", "prefix bounds as the running mean of log w (the "
              "running ELBO)", ((_BOUNDS, "prefix_bounds", _prefix_running_mean),), "q3.*"),
+    Mutation("renyi_no_prefactor", "Renyi bound without 1/(1 - alpha): log mean w^(1-alpha)",
+             ((_BOUNDS, "renyi_bound", _renyi("no_prefactor")),), "q3.renyi_*"),
+    Mutation("renyi_exponent_sign", "Renyi bound as 1/(alpha - 1) log mean w^(alpha - 1)",
+             ((_BOUNDS, "renyi_bound", _renyi("exponent_sign")),), "q3.renyi_*"),
 )
