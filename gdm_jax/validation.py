@@ -1,3 +1,4 @@
+# Not chex.assert_*: AssertionError, without the argument's name and the fix that users get here.
 r"""Argument checks at the public boundary.
 
 Every public function of ``gdm_jax`` validates its arguments here, in eager mode, before any XLA

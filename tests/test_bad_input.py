@@ -13,6 +13,7 @@ checked function by function in ``tests/test_bad_input_classes.py`` (issue 26).
 import functools
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -282,16 +283,22 @@ def test_minus_inf_log_weights_are_allowed():
 
 
 def test_eager_chunked_estimate_equals_the_jitted_one():
+  # Hand-written, not chex.variants: the two modes' draws are compared with each other, bit for
+  # bit; variants run each mode as its own test against a shared expectation.
   lj = lambda z: -0.5 * jnp.sum((z - 0.3) ** 2, -1)
   eager = bounds.iwae_estimate(key(6), lj, prop(), 50, 8)
   jitted = jax.jit(lambda k: bounds.iwae_estimate(k, lj, prop(), 50, 8))(key(6))
   assert float(eager) == float(jitted)
 
 
-def test_shape_check_holds_under_jit():
-  f = jax.jit(lambda k: bounds.iwae_estimate(k, COL_LJ, prop(), 10, 3))
-  with pytest.raises(ValueError, match="`log_joint`"):
-    f(key())
+class ShapeCheckTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_shape_check_holds_under_jit(self):
+    """A log_joint returning [n, 1] is refused by name in both modes (jax.eval_shape)."""
+    f = self.variant(lambda k: bounds.iwae_estimate(k, COL_LJ, prop(), 10, 3))
+    with pytest.raises(ValueError, match="`log_joint`"):
+      f(key())
 
 
 def test_traced_values_are_not_checked_but_checkify_catches_their_nan():

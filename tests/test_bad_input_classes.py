@@ -23,6 +23,7 @@ import functools
 import math
 from typing import Callable
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -510,13 +511,16 @@ def test_traced_n_used_out_of_range_gives_nan_not_a_clamped_sample():
   np.testing.assert_allclose(losses[0], eager, rtol=1e-6)  # vmapped matmuls round differently
 
 
-def test_dtype_rules_hold_under_jit():
-  """dtypes are static: a bool or float16 score matrix is refused while tracing; an int one is
-  promoted to the default float."""
-  f = jax.jit(mi.dv)
-  for dt in (jnp.bool_, jnp.float16):
-    with pytest.raises(ValueError, match="`scores`"):
-      f(jnp.zeros((3, 3), dt))
-  got = f(jnp.asarray(SCORES, jnp.int32))
-  assert got.dtype == jnp.result_type(float)
-  np.testing.assert_allclose(got, SPECS["mi.dv"].oracle(SCORES), rtol=1e-12)
+class DtypeRulesTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_dtype_rules_hold_under_jit(self):
+    """dtypes are static: a bool or float16 score matrix is refused eagerly and while tracing; an
+    int one is promoted to the default float in both modes."""
+    f = self.variant(mi.dv)
+    for dt in (jnp.bool_, jnp.float16):
+      with pytest.raises(ValueError, match="`scores`"):
+        f(jnp.zeros((3, 3), dt))
+    got = f(jnp.asarray(SCORES, jnp.int32))
+    chex.assert_type(got, jnp.result_type(float))
+    np.testing.assert_allclose(got, SPECS["mi.dv"].oracle(SCORES), rtol=1e-12)

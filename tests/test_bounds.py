@@ -4,10 +4,12 @@ import os
 import subprocess
 import sys
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from absl.testing import parameterized
 from hypothesis import given, settings, strategies as st
 from scipy.special import logsumexp
 
@@ -36,24 +38,36 @@ def test_prefix_bounds_equal_direct_bounds():
     np.testing.assert_allclose(pre[:, k - 1], bounds.iwae_bound(lw[:, :k]), rtol=1e-12)
 
 
-@pytest.fixture(scope="module")
-def problem():
+def _problem():
   m = models.random_linear_gaussian(jax.random.key(1), 2, 4, 0.7, jnp.float64)
   x = m.sample(jax.random.key(2), 1)[0][0]
   pm, pc = m.posterior(x)
   return m, x, pm, pc
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
-def test_exact_posterior_gives_log_marginal_for_every_draw(problem, dtype):
-  m, x, pm, pc = problem
-  m = jax.tree_util.tree_map(lambda a: a.astype(dtype), m)
-  x, pm, pc = x.astype(dtype), pm.astype(dtype), pc.astype(dtype)
-  prop = bounds.full_gaussian_proposal(pm, pc)
-  f = jax.jit(lambda k: bounds.iwae_estimate(k, lambda z: m.log_joint(x, z), prop, 5))
-  vals = jax.vmap(f)(jax.random.split(jax.random.key(3), 16))
-  tol = {jnp.float32: 2e-5, jnp.float64: 1e-10}[dtype]
-  np.testing.assert_allclose(vals, m.log_marginal(x), rtol=tol)
+@pytest.fixture(scope="module")
+def problem():
+  return _problem()
+
+
+class ExactPosteriorTest(chex.TestCase):
+  """q = p(z|x) makes every log-weight log p(x): the estimate is exact for every draw, eagerly
+  (the chunk loop also carries the NaN flags it reads back) and under ``jit`` (it does not)."""
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.named_parameters(("f32", jnp.float32), ("f64", jnp.float64))
+  def test_exact_posterior_gives_log_marginal_for_every_draw(self, dtype):
+    m, x, pm, pc = _problem()
+    m = jax.tree_util.tree_map(lambda a: a.astype(dtype), m)
+    x, pm, pc = x.astype(dtype), pm.astype(dtype), pc.astype(dtype)
+    prop = bounds.full_gaussian_proposal(pm, pc)
+    # K = 16 in chunks of 5: three scanned chunks and a remainder of 1.
+    got = self.variant(lambda k: bounds.iwae_estimate(k, lambda z: m.log_joint(x, z), prop, 16,
+                                                      chunk_size=5))(jax.random.key(3))
+    chex.assert_shape(got, ())
+    chex.assert_type(got, dtype)
+    tol = {jnp.float32: 2e-5, jnp.float64: 1e-10}[dtype]
+    np.testing.assert_allclose(got, m.log_marginal(x), rtol=tol)
 
 
 def test_chunked_path_is_exact_for_constant_weights():
@@ -84,11 +98,11 @@ def test_chunked_is_unbiased_within_se(problem):
 
 def test_estimator_compiles_once_per_shape(problem):
   m, x, pm, pc = problem
-  est = jax.jit(lambda k, qm: bounds.linear_gaussian_iwae(
-      k, m, x[None], qm[None], jnp.ones((1, 2)), 16))
+  chex.clear_trace_counter()  # counters are keyed on the lambda's source: a rerun starts at 0
+  est = jax.jit(chex.assert_max_traces(lambda k, qm: bounds.linear_gaussian_iwae(
+      k, m, x[None], qm[None], jnp.ones((1, 2)), 16), n=1))
   est(jax.random.key(0), pm)
-  est(jax.random.key(1), pm + 1.0)
-  assert est._cache_size() == 1
+  est(jax.random.key(1), pm + 1.0)  # new values, same shapes: a second trace raises
 
 
 def test_large_k_runs_in_flat_memory():
@@ -142,7 +156,9 @@ def test_iwae_estimate_batch_equals_per_point_estimates():
   keys = jax.random.split(jax.random.key(6), 3)
   q = lambda x: bounds.diag_gaussian_proposal(jnp.zeros(2), jnp.ones(2))
   got = bounds.iwae_estimate_batch(jax.random.key(6), m.log_joint, q, xs, 5, chunk_size=2)
-  one = jax.jit(lambda k, x: bounds.iwae_estimate(k, lambda z: m.log_joint(x, z), q(x), 5, 2))
+  chex.clear_trace_counter()
+  one = jax.jit(chex.assert_max_traces(
+      lambda k, x: bounds.iwae_estimate(k, lambda z: m.log_joint(x, z), q(x), 5, 2), n=1))
   for i in range(3):  # one compiled program for the three points
     np.testing.assert_allclose(got[i], one(keys[i], xs[i]), rtol=1e-12)
 

@@ -1,10 +1,12 @@
 """Q1 library tests: oracles are scipy.stats.multivariate_normal and autodiff-free closed forms."""
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from absl.testing import parameterized
 from hypothesis import given, settings, strategies as st
 from scipy import stats as sps
 
@@ -21,16 +23,24 @@ def _instance(k, dtype, seed=0):
   return mu, sigma, s, z0
 
 
-@pytest.mark.parametrize("k", [1, 3, 16])
-@pytest.mark.parametrize("transform", [lambda f: f, jax.jit], ids=["eager", "jit"])
-def test_diag_affine_matches_scipy(k, dtype, transform):
-  mu, sigma, _, z0 = _instance(k, dtype)
-  g = cov.affine(mu, sigma)
-  x, lq = transform(lambda z: cov.pushforward_log_prob(g, cov.standard_normal_log_prob, z))(z0)
-  assert lq.dtype == dtype and x.shape == z0.shape and lq.shape == (6,)
-  ref = sps.multivariate_normal(mu.astype(np.float64), np.diag(sigma.astype(np.float64) ** 2)
-                                ).logpdf(np.asarray(x, np.float64))
-  np.testing.assert_allclose(lq, np.atleast_1d(ref), rtol=RTOL[dtype], atol=RTOL[dtype])
+class DiagAffineTest(chex.TestCase):
+  """Eq. (1) for a diagonal affine map against scipy, with and without ``jit`` (chex variants)."""
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.named_parameters(
+      (f"k{k}_{name}", k, dt) for k in (1, 3, 16)
+      for name, dt in (("f32", np.float32), ("f64", np.float64)))
+  def test_diag_affine_matches_scipy(self, k, dtype):
+    mu, sigma, _, z0 = _instance(k, dtype)
+    g = cov.affine(mu, sigma)
+    x, lq = self.variant(lambda z: cov.pushforward_log_prob(g, cov.standard_normal_log_prob, z))(
+        z0)
+    chex.assert_shape(x, z0.shape)
+    chex.assert_shape(lq, (6,))
+    chex.assert_type(lq, dtype)
+    ref = sps.multivariate_normal(mu.astype(np.float64), np.diag(sigma.astype(np.float64) ** 2)
+                                  ).logpdf(np.asarray(x, np.float64))
+    np.testing.assert_allclose(lq, np.atleast_1d(ref), rtol=RTOL[dtype], atol=RTOL[dtype])
 
 
 @pytest.mark.parametrize("k", [2, 7])
@@ -72,6 +82,8 @@ def test_log_abs_det_matches_numpy():
 
 
 def test_gaussian_log_prob_does_not_retrace():
+  # The library's own jit (built at import): chex.assert_max_traces must wrap a function before it
+  # is jitted, so it could only count a test-made copy; the jit cache of the real one is read.
   cov._gaussian_log_prob.clear_cache()
   m, c = jnp.zeros(3), jnp.eye(3)
   cov.gaussian_log_prob(jnp.ones((4, 3)), m, c)

@@ -1,6 +1,7 @@
 """gan.py, kl_bounds.py, divergences.py, optimize.py against closed forms and scipy."""
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,7 +29,7 @@ def test_density_from_discriminator_is_stable_near_0_and_1():
   ref = np.log(np.array([1e-300, 1e-12, 1 - 1e-12, 0.5])) - np.log1p(-np.array(
       [1e-300, 1e-12, 1 - 1e-12, 0.5]))
   np.testing.assert_allclose(got, ref, rtol=1e-9)
-  assert np.all(np.isfinite(got))
+  chex.assert_tree_all_finite(got)
 
 
 def test_trained_discriminator_reduces_loss():
@@ -54,7 +55,7 @@ def test_trained_discriminator_reduces_loss():
       pop + math.log(4) + 2 * jsd)
   assert math.log(4) - 2 * jsd - slack <= pop < math.log(4)
   assert float(losses[-20:].mean()) < float(losses[:5].mean())
-  assert gan.discriminator_logit(params, x1, hidden=8).shape == (512,)
+  chex.assert_shape(gan.discriminator_logit(params, x1, hidden=8), (512,))
 
 
 # --- Q6 -------------------------------------------------------------------------------------
@@ -91,7 +92,7 @@ def test_trained_critic_improves_the_exact_bound():
   p0, _ = kb.train_critic(jax.random.key(1), sp, sq, "r2", steps=1, batch=128, hidden=8,
                           learning_rate=0.0)
   p1, curve = kb.train_critic(jax.random.key(1), sp, sq, "r2", steps=300, batch=128, hidden=8)
-  assert curve.shape == (300,)
+  chex.assert_shape(curve, (300,))
   # Exact (quadrature) R2 rises with training and never exceeds KL(N(0,1) || N(1,1)) = 0.5.
   assert exact(p0) < exact(p1) <= 0.5 + 1e-9
 

@@ -1,5 +1,6 @@
 """masked_conv.py: masks vs the definition of Q4; Jacobian dependencies vs an independent
 set-propagation oracle written here (no Jacobians, no weights)."""
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -65,7 +66,7 @@ def test_masked_conv_keeps_size_and_channels():
   mod = mc.MaskedConv(6, "A", 3, groups=3)
   x = jnp.ones((2, 5, 5, 3))
   y = mod.apply(mod.init(jax.random.key(0), x), x)
-  assert y.shape == (2, 5, 5, 6)
+  chex.assert_shape(y, (2, 5, 5, 6))
 
 
 @pytest.mark.parametrize("call, name", [
