@@ -360,6 +360,7 @@ COUNTS = [
     ("mi.train_critic hidden = 0", lambda: _mi_critic(hidden=0), "hidden"),
     ("mi.train_critic embed = -1", lambda: _mi_critic(embed=-1), "embed"),
     ("mi.train_critic lr NaN", lambda: _mi_critic(learning_rate=float("nan")), "learning_rate"),
+    ("mi.train_critic lr < 0", lambda: _mi_critic(learning_rate=-1e-3), "learning_rate"),
     ("iwae_estimate K = 0", lambda: _iwae(K=0), "K"),
     ("iwae_estimate K = -1", lambda: _iwae(K=-1), "K"),
     ("iwae_estimate chunk_size = 0", lambda: _iwae(chunk_size=0), "chunk_size"),
