@@ -42,8 +42,9 @@ def expected_log_likelihood(model: LinearGaussian, x: Array, q_mean: Array,
   .. math:: -D\log s - \tfrac{D}{2}\log 2\pi - \frac{\|x - Wm - b\|^2 + \sum_j s_{q,j}^2
             \|W_{:,j}\|^2}{2 s^2}
 
-  ``x [..., D], q_mean/q_std [..., d] -> [...]``.
+  ``x [..., D], q_mean/q_std [..., d] -> [...]`` (a concrete ``q_std`` must be > 0).
   """
+  x, q_mean, q_std = _q_args(model, x, q_mean, q_std)
   r = x - (q_mean @ model.W.T + model.b)
   tr = jnp.sum(q_std ** 2 * jnp.sum(model.W ** 2, 0), -1)
   D = model.data_dim
@@ -51,23 +52,39 @@ def expected_log_likelihood(model: LinearGaussian, x: Array, q_mean: Array,
           - (jnp.sum(r * r, -1) + tr) / (2 * model.noise_std ** 2))
 
 
+def _q_args(model, x, q_mean, q_std):
+  """``x [..., D]``, ``q_mean [..., d]`` and ``q_std`` (its shape, > 0) under the input rules."""
+  v.check_ndim("x", x, range(1, 16))
+  v.check_last_dim("x", x, model.data_dim, "the model's data dimension D")
+  v.check_ndim("q_mean", q_mean, range(1, 16))
+  v.check_last_dim("q_mean", q_mean, model.latent_dim, "the model's latent dimension d")
+  v.check_same_shape("q_std", q_std, "q_mean", q_mean)
+  v.check_positive("q_std", q_std)
+  try:
+    jnp.broadcast_shapes(jnp.shape(x)[:-1], jnp.shape(q_mean)[:-1])
+  except ValueError:
+    raise ValueError(f"`x` has shape {jnp.shape(x)} and `q_mean` {jnp.shape(q_mean)}: their "
+                     "batch axes must broadcast (one proposal per data point).") from None
+  return v.real("x", x), v.real("q_mean", q_mean), v.real("q_std", q_std)
+
+
 def closed_form_elbo(model: LinearGaussian, x: Array, q_mean: Array, q_std: Array) -> Array:
   """ELBO = E_q[log p(x|z)] - KL(q || N(0, I)), closed form. ``[...]``.
 
   ``x [..., D]``, ``q_mean, q_std [..., d]``; a concrete ``q_std`` must be > 0 (traced values,
   e.g. inside the fits below, are not checked)."""
-  v.check_last_dim("x", x, model.data_dim, "the model's data dimension D")
-  v.check_not_nan("x", x)
-  v.check_last_dim("q_mean", q_mean, model.latent_dim, "the model's latent dimension d")
-  v.check_not_nan("q_mean", q_mean)
-  v.check_positive("q_std", q_std)
+  x, q_mean, q_std = _q_args(model, x, q_mean, q_std)
   zeros = jnp.zeros_like(q_mean)
   return (expected_log_likelihood(model, x, q_mean, q_std)
           - kl_diag_gaussians(q_mean, q_std, zeros, jnp.ones_like(q_std)))
 
 
 def kl_to_posterior(model: LinearGaussian, x: Array, q_mean: Array, q_std: Array) -> Array:
-  """KL(q || p(z|x)) for one x, closed form between Gaussians (the oracle for the gaps)."""
+  """KL(q || p(z|x)) for one ``x [D]`` and ``q_mean, q_std [d]`` (``q_std`` > 0), closed form
+  between Gaussians (the oracle for the gaps)."""
+  v.check_ndim("x", x, (1,))
+  v.check_ndim("q_mean", q_mean, (1,))
+  x, q_mean, q_std = _q_args(model, x, q_mean, q_std)
   pm, pc = model.posterior(x)
   return kl_gaussians(q_mean, jnp.diag(q_std ** 2), pm, pc)
 
@@ -75,6 +92,9 @@ def kl_to_posterior(model: LinearGaussian, x: Array, q_mean: Array, q_std: Array
 def mean_field_optimum(model: LinearGaussian, x: Array) -> tuple[Array, Array]:
   r"""Closed-form argmax of the ELBO over diagonal Gaussians: mean = posterior mean,
   :math:`s_j^2 = 1 / P_{jj}` with :math:`P` the posterior precision. ``x [..., D]``."""
+  v.check_ndim("x", x, range(1, 16))
+  v.check_last_dim("x", x, model.data_dim, "the model's data dimension D")
+  x = v.real("x", x)
   mean, _ = model.posterior(x)
   prec_diag = 1.0 + jnp.sum(model.W ** 2, 0) / model.noise_std ** 2
   return mean, jnp.broadcast_to(1.0 / jnp.sqrt(prec_diag), mean.shape)
@@ -116,7 +136,7 @@ def fit_per_instance(model: LinearGaussian, x: Array, num_steps: int = 60) -> In
   num_steps = v.check_int("num_steps", num_steps, minimum=0)
   v.check_ndim("x", x, (2,))
   v.check_last_dim("x", x, model.data_dim, "the model's data dimension D")
-  v.check_finite("x", x)
+  x = v.real("x", x)
   n, d = x.shape[0], model.latent_dim
   loss = lambda p: -jnp.sum(closed_form_elbo(model, x, p[0], jnp.exp(p[1])))
   init = (jnp.zeros((n, d), x.dtype), jnp.zeros((n, d), x.dtype))
@@ -153,10 +173,14 @@ def fit_amortised(key: Array, model: LinearGaussian, x: Array, encoder: Encoder,
   r"""Trains ``encoder`` to maximise :math:`\sum_i \mathrm{ELBO}(q_\phi(\cdot|x_i))` (full batch,
   optax L-BFGS). ``x [n, D]``; ``num_steps >= 0`` (0 returns the initial parameters). Returns
   the parameters :math:`\phi^*`."""
+  v.check_key("key", key)
+  if not isinstance(encoder, nn.Module):
+    raise ValueError(f"`encoder` must be a flax module such as Encoder(latent_dim); got "
+                     f"{type(encoder).__name__}.")
   num_steps = v.check_int("num_steps", num_steps, minimum=0)
   v.check_ndim("x", x, (2,))
   v.check_last_dim("x", x, model.data_dim, "the model's data dimension D")
-  v.check_finite("x", x)
+  x = v.real("x", x)
   if jnp.shape(x)[0] == 0:
     raise ValueError("`x` is empty; pass at least one data point.")
   # flax creates float32 parameters by default; match the data's precision (float64 under x64).

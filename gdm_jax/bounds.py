@@ -520,6 +520,7 @@ def linear_gaussian_log_weights(key: Array, model: LinearGaussian, x: Array, q_m
                                 q_std: Array, K: int, gram: bool = False) -> Array:
   """Log-weights ``[K]`` for one ``x [D]`` under q = N(q_mean, diag q_std^2). ``gram=True`` scores
   with :meth:`LinearGaussian.log_likelihood_gram` (O(d^2) per sample instead of O(D d))."""
+  v.check_key("key", key)
   check_linear_gaussian_args(model, x, q_mean, q_std, batched=False)
   K = v.check_int("K", K)
   z, log_q = diag_gaussian_proposal(q_mean, q_std)(key, K)
@@ -535,6 +536,7 @@ def linear_gaussian_iwae(key: Array, model: LinearGaussian, x: Array, q_mean: Ar
   The arguments are validated here, before the ``vmap`` (inside it they are tracers and the
   value checks cannot run): shapes, a finite ``x`` and ``q_mean``, and ``q_std > 0``. Under
   ``jit`` only the shapes are checked."""
+  v.check_key("key", key)
   check_linear_gaussian_args(model, x, q_mean, q_std, batched=True)
   K = v.check_int("K", K)
   keys = jax.random.split(key, x.shape[0])

@@ -41,6 +41,18 @@ def _shape(name, shape) -> tuple[int, ...]:
   return out
 
 
+def _draws_and_key(num_draws, key):
+  """``num_draws`` an int >= 1; ``key`` one PRNG key (:func:`gdm_jax.validation.check_key`), or
+  None for ``jax.random.key(0)``."""
+  if isinstance(num_draws, bool) or not isinstance(num_draws, (int, np.integer)) or num_draws < 1:
+    raise ValueError(f"`num_draws` must be an int >= 1; got {num_draws!r}.")
+  if key is None:
+    return int(num_draws), jax.random.key(0)
+  from gdm_jax import validation as v
+  v.check_key("key", key)
+  return int(num_draws), key
+
+
 def _positive(tree):
   return jax.tree_util.tree_map(lambda p: 0.1 * (jnp.abs(p) + 0.1), tree)
 
@@ -111,9 +123,7 @@ def jacobian_dependencies(fn: Callable | nn.Module, input_shape: Sequence[int], 
     ValueError: a bad shape, or an output whose leading axes are not ``input_shape``.
   """
   input_shape = _shape("input_shape", input_shape)
-  if isinstance(num_draws, bool) or not isinstance(num_draws, int) or num_draws < 1:
-    raise ValueError(f"`num_draws` must be an int >= 1; got {num_draws!r}.")
-  key = jax.random.key(0) if key is None else key
+  num_draws, key = _draws_and_key(num_draws, key)
   n_pos = math.prod(input_shape)
   x0 = jax.ShapeDtypeStruct(input_shape, jnp.float32)
   if isinstance(fn, nn.Module):
@@ -189,9 +199,7 @@ def perturbation_dependencies(fn: Callable | nn.Module, input_shape: Sequence[in
   ``num_draws`` times; outputs may have any dtype).
   """
   input_shape = _shape("input_shape", input_shape)
-  if isinstance(num_draws, bool) or not isinstance(num_draws, int) or num_draws < 1:
-    raise ValueError(f"`num_draws` must be an int >= 1; got {num_draws!r}.")
-  key = jax.random.key(0) if key is None else key
+  num_draws, key = _draws_and_key(num_draws, key)
   n_pos = math.prod(input_shape)
   if isinstance(fn, nn.Module):
     apply = fn.apply

@@ -44,6 +44,12 @@ def _check_kernel_size(kernel_size) -> int:
   return int(kernel_size)
 
 
+def _check_count(name, value, minimum=1) -> int:
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    raise ValueError(f"`{name}` must be an int >= {minimum}; got {value!r}.")
+  return int(value)
+
+
 def mask(kind: str, kernel_size: int = 3) -> np.ndarray:
   r"""The ``k x k`` mask :math:`M^A` or :math:`M^B` of Q4 (0/1 floats, row-major, no flipping)."""
   _check_kind(kind)
@@ -65,6 +71,9 @@ def channel_mask(kind: str, kernel_size: int, in_features: int, out_features: in
   :func:`mask`.
   """
   m = mask(kind, kernel_size)
+  in_features = _check_count("in_features", in_features)
+  out_features = _check_count("out_features", out_features)
+  groups = _check_count("groups", groups)
   k = m.shape[0]
   c = k // 2
   full = np.broadcast_to(m[:, :, None, None], (k, k, in_features, out_features)).copy()
@@ -175,6 +184,10 @@ def jacobian_dependencies(module: nn.Module, size: int, channels: int = 1,
   products: non-zero exactly when a path exists, with no cancellation.
   """
   from gdm_jax import dependencies
+  if not isinstance(module, nn.Module):
+    raise ValueError(f"`module` must be a flax module; got {type(module).__name__}.")
+  size, channels = _check_count("size", size), _check_count("channels", channels)
+  seed = _check_count("seed", seed, minimum=0)
   return dependencies.jacobian_dependencies(module, (1, size, size, channels),
                                             num_draws=num_draws, key=jax.random.key(seed))
 
@@ -192,7 +205,13 @@ def _check_stack(masks) -> tuple[str, ...]:
 
 
 def _check_pixel(pixel, size) -> tuple[int, int]:
-  if len(tuple(pixel)) != 2 or not all(1 <= int(p) <= size for p in pixel):
+  size = _check_count("size", size)
+  try:
+    pixel = tuple(pixel)
+  except TypeError:
+    pixel = (pixel,)
+  if len(pixel) != 2 or not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool)
+                                and 1 <= p <= size for p in pixel):
     raise ValueError(f"`pixel` must be a 1-based (row, col) inside the {size} x {size} map; got "
                      f"{pixel!r}.")
   return int(pixel[0]), int(pixel[1])
@@ -304,6 +323,7 @@ def pixel_field(module: nn.Module, size: int, pixel: tuple[int, int], channels: 
   for name, n in (("channels", channels), ("num_draws", num_draws)):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
       raise ValueError(f"`{name}` must be a positive int; got {n!r}.")
+  seed = _check_count("seed", seed, minimum=0)
   shape = (1, int(size), int(size), int(channels))
   out, state = jax.eval_shape(lambda: module.apply(module.init(jax.random.key(0),
                                                                jnp.zeros(shape)),
@@ -312,7 +332,7 @@ def pixel_field(module: nn.Module, size: int, pixel: tuple[int, int], channels: 
     raise ValueError(f"`module` maps {shape} to {tuple(out.shape)}; a pixel's field needs an "
                      f"output of shape {shape[:3]} + (features,).")
   if layers and "layers" not in state.get("intermediates", {}):
-    raise ValueError("`layers=True` needs a module that sows its layers' outputs "
+    raise ValueError("`layers` = True needs a module that sows its layers' outputs "
                      "(self.sow('intermediates', 'layers', h)), as MaskedStack does.")
   dep = np.asarray(_pixel_dependencies(module, int(size), int(channels), pixel, int(num_draws),
                                        bool(layers), jax.random.key(seed)))
@@ -346,6 +366,7 @@ def grid(field: Sequence[tuple[int, int]], size: int = 5, pixel: tuple[int, int]
          ) -> str:
   """A text grid: the problem set's labels ``rc`` for the field, ``..`` elsewhere, ``[]`` at
   ``pixel`` when it is not in the field."""
+  size = _check_count("size", size)
   s = set(field)
   lines = []
   for i in range(1, size + 1):

@@ -250,9 +250,7 @@ def train_critic(key: Array, rho, d: int, estimator="infonce", steps: int = 1000
   d, steps = v.check_int("d", d), v.check_int("steps", steps)
   batch = v.check_int("batch", batch, 2)
   hidden, embed = v.check_int("hidden", hidden), v.check_int("embed", embed)
-  # Finite; any sign (the mutation harness drives it with -learning_rate to descend the bound).
-  if v.is_concrete(learning_rate):
-    v.real("learning_rate", learning_rate)
+  v.check_rate("learning_rate", learning_rate)
   rho = jnp.asarray(_check_rho(rho, scalar=True))
   return _train_critic(key, rho, jnp.asarray(estimator, jnp.int32), d, steps, batch, hidden, embed,
                        learning_rate)

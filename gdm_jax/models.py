@@ -32,9 +32,27 @@ _LOG_2PI = math.log(2 * math.pi)
 
 
 def diag_gaussian_log_prob(z: Array, mean: Array, std: Array) -> Array:
-  r""":math:`\sum_i \log \mathcal{N}(z_i; m_i, s_i^2)` over the last axis. ``[..., d] -> [...]``."""
+  r""":math:`\sum_i \log \mathcal{N}(z_i; m_i, s_i^2)` over the last axis. ``[..., d] -> [...]``
+  (``mean`` and ``std`` broadcast against ``z`` and share its last axis; a concrete ``std`` must
+  be > 0)."""
+  z = _vector("z", z)
+  mean = _vector("mean", mean, z.shape[-1], "`z`")
+  v.check_positive("std", std)
+  std = _vector("std", std, z.shape[-1], "`z`")
   r = (z - mean) / std
   return -0.5 * jnp.sum(r * r, -1) - jnp.sum(jnp.log(std), -1) - 0.5 * z.shape[-1] * _LOG_2PI
+
+
+def _vector(name, x, size=None, other=""):
+  """``x`` under the input rules (:func:`gdm_jax.validation.real`) with a last axis, of ``size``
+  when given."""
+  if jnp.ndim(x) == 0:
+    raise ValueError(f"`{name}` must have a last (coordinate) axis; got a scalar.")
+  if size is not None:
+    v.check_last_dim(name, x, size, other)
+  elif jnp.shape(x)[-1] == 0:
+    raise ValueError(f"`{name}` has an empty last axis; pass at least one coordinate.")
+  return v.real(name, x)
 
 
 def kl_diag_gaussians(m1: Array, s1: Array, m2: Array, s2: Array) -> Array:
@@ -42,10 +60,12 @@ def kl_diag_gaussians(m1: Array, s1: Array, m2: Array, s2: Array) -> Array:
 
   Concrete scales must be > 0 and concrete means not NaN (a scale <= 0 gives NaN or a finite
   wrong number through ``log(s2 / s1)``); traced values (under ``jit``) are not checked."""
-  for name, m in (("m1", m1), ("m2", m2)):
-    v.check_not_nan(name, m)
+  m1 = _vector("m1", m1)
+  d = m1.shape[-1]
+  m2 = _vector("m2", m2, d, "`m1`")
   v.check_positive("s1", s1)
   v.check_positive("s2", s2)
+  s1, s2 = _vector("s1", s1, d, "`m1`"), _vector("s2", s2, d, "`m1`")
   return jnp.sum(jnp.log(s2 / s1) + (s1 ** 2 + (m1 - m2) ** 2) / (2 * s2 ** 2) - 0.5, -1)
 
 
@@ -61,13 +81,12 @@ def kl_gaussians(m1: Array, c1: Array, m2: Array, c2: Array) -> Array:
   ``jit``) are not checked.
   """
   v.check_ndim("m1", m1, range(1, 16))
+  m1 = _vector("m1", m1)
   d = jnp.shape(m1)[-1]
-  v.check_last_dim("m2", m2, d, "`m1`")
-  v.check_not_nan("m1", m1)
-  v.check_not_nan("m2", m2)
+  m2 = _vector("m2", m2, d, "`m1`")
   v.check_spd("c1", c1, d, " to match `m1`")
   v.check_spd("c2", c2, d, " to match `m1`")
-  m1, c1, m2, c2 = map(jnp.asarray, (m1, c1, m2, c2))
+  c1, c2 = v.real("c1", c1), v.real("c2", c2)
   l2 = jnp.linalg.cholesky(c2)
   l1 = jnp.linalg.cholesky(c1)
   a = jax.scipy.linalg.solve_triangular(l2, l1, lower=True)
@@ -90,14 +109,17 @@ class LinearGaussian:
   @classmethod
   def create(cls, W, b, noise_std) -> "LinearGaussian":
     v.check_ndim("W", W, (2,))
-    v.check_finite("W", W)
+    if 0 in jnp.shape(W):
+      raise ValueError(f"`W` is empty (shape {jnp.shape(W)}); pass a [D, d] matrix, D, d >= 1.")
+    W = v.real("W", W)
     v.check_ndim("b", b, (1,))
     v.check_last_dim("b", b, jnp.shape(W)[0], "the rows of `W`")
-    v.check_finite("b", b)
+    b = v.real("b", b)
     if jnp.ndim(noise_std) != 0:
       raise ValueError(f"`noise_std` must be a scalar; got shape {jnp.shape(noise_std)}.")
     v.check_positive("noise_std", noise_std)
-    return cls(jnp.asarray(W), jnp.asarray(b), jnp.asarray(noise_std, jnp.asarray(W).dtype))
+    noise_std = v.real("noise_std", noise_std)
+    return cls(W, b, jnp.asarray(noise_std, W.dtype))
 
   @property
   def latent_dim(self) -> int:
@@ -107,12 +129,20 @@ class LinearGaussian:
   def data_dim(self) -> int:
     return self.W.shape[0]
 
+  def _x(self, x: Array) -> Array:
+    return _vector("x", x, self.data_dim, "the model's data_dim D")
+
+  def _z(self, z: Array) -> Array:
+    return _vector("z", z, self.latent_dim, "the model's latent_dim d")
+
   def log_prior(self, z: Array) -> Array:
     """log N(z; 0, I). ``[..., d] -> [...]``."""
+    z = self._z(z)
     return cov.standard_normal_log_prob(z)
 
   def log_likelihood(self, x: Array, z: Array) -> Array:
     """log N(x; W z + b, s^2 I). ``x [..., D], z [..., d] -> [...]`` (broadcasting batch axes)."""
+    x, z = self._x(x), self._z(z)
     r = (x - (z @ self.W.T + self.b)) / self.noise_std
     return (-0.5 * jnp.sum(r * r, -1) - self.data_dim * jnp.log(self.noise_std)
             - 0.5 * self.data_dim * _LOG_2PI)
@@ -127,6 +157,8 @@ class LinearGaussian:
     Same value as :meth:`log_likelihood` up to rounding (float32 loses about
     ``eps * ||r_0||^2 / s^2`` absolute to cancellation). ``-> [n]``.
     """
+    v.check_ndim("x", x, (1,))
+    x, z = self._x(x), self._z(z)
     r0 = x - self.b
     s2 = self.noise_std ** 2
     wr = self.W.T @ r0                      # [d]
@@ -145,6 +177,7 @@ class LinearGaussian:
 
   def posterior(self, x: Array) -> tuple[Array, Array]:
     """Exact p(z|x) = N(mean, cov). ``x [..., D] -> mean [..., d], cov [d, d]``."""
+    x = self._x(x)
     prec = self._precision()
     cov = jnp.linalg.inv(prec)
     cov = 0.5 * (cov + cov.T)
@@ -158,6 +191,7 @@ class LinearGaussian:
        \log\det(WW^\top + s^2 I) = D \log s^2 + \log\det P, \quad
        (WW^\top + s^2 I)^{-1} = s^{-2} I - s^{-4} W P^{-1} W^\top.
     """
+    x = self._x(x)
     s2 = self.noise_std ** 2
     chol = jnp.linalg.cholesky(self._precision())
     r = x - self.b
@@ -168,7 +202,9 @@ class LinearGaussian:
     return -0.5 * (maha + logdet + self.data_dim * _LOG_2PI)
 
   def sample(self, key: Array, n: int) -> tuple[Array, Array]:
-    """(x [n, D], z [n, d]) from the joint."""
+    """(x [n, D], z [n, d]) from the joint; ``key`` one PRNG key, ``n >= 1``."""
+    v.check_key("key", key)
+    n = v.check_int("n", n)
     kz, kx = jax.random.split(key)
     z = jax.random.normal(kz, (n, self.latent_dim), self.W.dtype)
     x = z @ self.W.T + self.b + self.noise_std * jax.random.normal(kx, (n, self.data_dim),
@@ -182,6 +218,7 @@ def random_linear_gaussian(key: Array, latent_dim: int, data_dim: int, noise_std
 
   ``latent_dim`` and ``data_dim`` are ints >= 1, ``noise_std`` a scalar > 0, ``dtype`` a real
   floating dtype."""
+  v.check_key("key", key)
   latent_dim = v.check_int("latent_dim", latent_dim)
   data_dim = v.check_int("data_dim", data_dim)
   if jnp.ndim(noise_std) != 0:
@@ -221,18 +258,27 @@ class NonlinearModel:
   @classmethod
   def create(cls, key, data_dim: int = 3, hidden: int = 16, noise_std: float = 0.5,
              dtype=jnp.float32) -> "NonlinearModel":
+    v.check_key("key", key)
     v.check_int("data_dim", data_dim)
+    v.check_int("hidden", hidden)
+    v.check_scalar("noise_std", noise_std)
     v.check_positive("noise_std", noise_std)
+    if not jnp.issubdtype(dtype, jnp.floating) or jnp.dtype(dtype).itemsize < 4:
+      raise ValueError(f"`dtype` must be float32 or float64; got {dtype}.")
     params = MLP((hidden, data_dim)).init(key, jnp.zeros((1,), dtype))
     params = jax.tree_util.tree_map(lambda p: (2.0 * p).astype(dtype), params)
     return cls(params, jnp.asarray(noise_std, dtype), data_dim, hidden)
 
   def mean(self, z: Array) -> Array:
     """f_theta(z): ``[..., 1] -> [..., D]``."""
+    z = _vector("z", z, 1, "the model's 1-D latent")
     return MLP((self.hidden, self.data_dim)).apply(self.params, z)
 
   def log_joint(self, x: Array, z: Array) -> Array:
     """log p(x, z): ``x [D], z [..., 1] -> [...]``."""
+    v.check_ndim("x", x, (1,))
+    x = _vector("x", x, self.data_dim, "the model's data_dim")
+    z = _vector("z", z, 1, "the model's 1-D latent")
     r = (x - self.mean(z)) / self.noise_std
     return (-0.5 * jnp.sum(r * r, -1) - self.data_dim * jnp.log(self.noise_std)
             - 0.5 * self.data_dim * _LOG_2PI - 0.5 * z[..., 0] ** 2 - 0.5 * _LOG_2PI)
@@ -244,7 +290,7 @@ class NonlinearModel:
     v.check_positive("half_width", half_width)
     v.check_ndim("x", x, (1,))
     v.check_last_dim("x", x, self.data_dim, "the model's data_dim")
-    v.check_not_nan("x", x)
+    x = v.real("x", x)
     z = jnp.linspace(-half_width, half_width, num_nodes, dtype=x.dtype)
     lj = self.log_joint(x, z[:, None])
     h = z[1] - z[0]
@@ -252,6 +298,9 @@ class NonlinearModel:
     return logsumexp(lj, b=w * h)
 
   def sample(self, key: Array, n: int) -> tuple[Array, Array]:
+    """(x [n, D], z [n, 1]) from the joint; ``key`` one PRNG key, ``n >= 1``."""
+    v.check_key("key", key)
+    n = v.check_int("n", n)
     kz, kx = jax.random.split(key)
     z = jax.random.normal(kz, (n, 1), self.noise_std.dtype)
     x = self.mean(z) + self.noise_std * jax.random.normal(kx, (n, self.data_dim),
@@ -271,7 +320,17 @@ def log_second_moment_ratio(m_p: Array, c_p: Array, m_q: Array, c_q: Array) -> A
      - \tfrac12\log|A| + \tfrac{d}{2}\log 2\pi + \tfrac12 b^\top A^{-1} b - \tfrac12 e,
 
   :math:`b = 2C_p^{-1}m_p - C_q^{-1}m_q`, :math:`e = 2m_p^\top C_p^{-1}m_p - m_q^\top C_q^{-1}m_q`.
+
+  ``m_p, m_q [d]``, ``c_p, c_q [d, d]`` covariances (checked as in :func:`kl_gaussians`).
   """
+  v.check_ndim("m_p", m_p, (1,))
+  m_p = _vector("m_p", m_p)
+  d = m_p.shape[-1]
+  v.check_ndim("m_q", m_q, (1,))
+  m_q = _vector("m_q", m_q, d, "`m_p`")
+  v.check_spd("c_p", c_p, d, " to match `m_p`")
+  v.check_spd("c_q", c_q, d, " to match `m_p`")
+  c_p, c_q = v.real("c_p", c_p), v.real("c_q", c_q)
   pp = jnp.linalg.inv(c_p)
   pq = jnp.linalg.inv(c_q)
   a = 2 * pp - pq

@@ -29,9 +29,41 @@ class MeanSE(NamedTuple):
   n: int       # number of samples
 
 
+def real_array(name: str, x) -> np.ndarray:
+  """``x`` as a float64 numpy array under the package's dtype rules
+  (:func:`gdm_jax.validation.real`, without importing jax): integers promoted; bool, float16,
+  bfloat16, complex and non-numbers refused with a ``ValueError`` naming ``name``. Values are not
+  inspected (NaN and infinities pass)."""
+  try:
+    a = np.asarray(x)
+  except Exception as e:  # pragma: no cover - exotic objects
+    raise ValueError(f"`{name}` must be an array of real numbers; got {type(x).__name__}.") from e
+  if a.dtype == np.bool_:
+    raise ValueError(f"`{name}` has dtype bool; a mask is not a number here. Pass real numbers "
+                     f"(`{name}.astype(float)` if you mean 0 and 1).")
+  if a.dtype.name in ("float16", "bfloat16"):
+    raise ValueError(f"`{name}` has dtype {a.dtype.name}, too narrow (2-3 significant digits); "
+                     "pass float32 or float64.")
+  if np.issubdtype(a.dtype, np.complexfloating):
+    raise ValueError(f"`{name}` has complex dtype {a.dtype}; pass real numbers.")
+  if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+    raise ValueError(f"`{name}` must be an array of real numbers; got dtype {a.dtype}.")
+  return a.astype(np.float64)
+
+
 def mean_and_se(x, axis: int = 0) -> MeanSE:
-  r"""Sample mean and its standard error :math:`s / \sqrt{n}` (``ddof=1``) along ``axis``."""
-  x = np.asarray(x, dtype=np.float64)
+  r"""Sample mean and its standard error :math:`s / \sqrt{n}` (``ddof=1``) along ``axis``.
+
+  ``x``: real numbers (:func:`real_array`; ints promoted, bool and 16-bit floats refused). A NaN
+  or infinite sample is not refused: it gives a NaN or infinite mean or SE, as numpy does, which
+  the verdict logic reports as an error (NaN evidence)."""
+  x = real_array("x", x)
+  if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or \
+      not -x.ndim <= axis < max(x.ndim, 1):
+    raise ValueError(f"`axis` must be an int in [{-x.ndim}, {x.ndim - 1}] for `x` of shape "
+                     f"{x.shape}; got {axis!r}.")
+  if x.ndim == 0:
+    raise ValueError("`x` is a scalar; pass at least 2 samples.")
   n = x.shape[axis]
   if n < 2:
     raise ValueError(f"`x` needs at least 2 samples along axis {axis} for a standard error; "
@@ -80,6 +112,9 @@ def detectable(se: float, rate: float, n: int | None = None, two_sided: bool = T
   A negative ``se`` is refused (a standard error is a length); a NaN ``se`` gives NaN and an
   infinite one infinity (nothing detected), which the verdict logic reports as they are."""
   se = float(se)
+  if n is not None and (isinstance(n, bool) or int(n) != n or n < 2):
+    raise ValueError(f"`n` must be an integer >= 2 (samples behind the standard error); got "
+                     f"{n!r}.")
   if se < 0:
     raise ValueError(f"`se` must be a standard error >= 0; got {se}. Pass s / sqrt(n), not a "
                      "signed difference.")
@@ -109,7 +144,12 @@ def bonferroni(family_rate: float, n_tests: int) -> float:
 
 
 def samples_for_resolution(sd: float, delta: float, z: float) -> int:
-  r"""Samples n so that :math:`z\,sd/\sqrt{n} \le \delta`: detect a discrepancy of ``delta``."""
+  r"""Samples n so that :math:`z\,sd/\sqrt{n} \le \delta`: detect a discrepancy of ``delta``.
+  ``sd >= 0``, ``delta > 0`` and ``z > 0``, all finite."""
+  for name, val, ok in (("sd", sd, sd >= 0), ("delta", delta, delta > 0), ("z", z, z > 0)):
+    if not (ok and math.isfinite(val)):
+      raise ValueError(f"`{name}` must be finite and {'>= 0' if name == 'sd' else '> 0'}; got "
+                       f"{val}.")
   return int(math.ceil((z * sd / delta) ** 2))
 
 

@@ -37,13 +37,25 @@ from gdm_jax.evidence import Evidence
 
 
 def _samples(name, x) -> np.ndarray:
-  x = np.asarray(x, np.float64).reshape(-1)
+  """Real samples, flattened (dtype rules of :func:`gdm_jax.stats.real_array`), at least 2, all
+  finite."""
+  x = stats.real_array(name, x).reshape(-1)
   if x.size < 2:
     raise ValueError(f"`{name}` needs at least 2 samples for a standard error; got {x.size}.")
   if not np.all(np.isfinite(x)):
     raise ValueError(f"`{name}` has {int(np.sum(~np.isfinite(x)))} NaN or infinite values: no "
                      "verdict from such evidence (drop or fix them first).")
   return x
+
+
+def _scalar(name, x) -> float:
+  """One finite real number (a bound, a value, an interval's end)."""
+  a = stats.real_array(name, x)
+  if a.ndim != 0:
+    raise ValueError(f"`{name}` must be one number; got shape {a.shape}.")
+  if not math.isfinite(float(a)):
+    raise ValueError(f"`{name}` must be finite; got {float(a)}.")
+  return float(a)
 
 
 def _rate(name, r):
@@ -55,8 +67,7 @@ def _rate(name, r):
 def _mean_test(samples, value, relation, false_fail_rate, false_pass_rate, what) -> Evidence:
   x = _samples("samples", samples)
   a, b = _rate("false_fail_rate", false_fail_rate), _rate("false_pass_rate", false_pass_rate)
-  if not math.isfinite(float(value)):
-    raise ValueError(f"`{what}` must be finite; got {value}.")
+  value = _scalar(what, value)
   m = stats.mean_and_se(x)
   two = relation == "=="
   c = stats.critical_value(a, m.n, two_sided=two)
@@ -124,6 +135,8 @@ def min_detectable(std: float, n: int, false_fail_rate: float = 1e-6,
 def dkwm_epsilon(n: int, false_fail_rate: float) -> float:
   r"""DKWM: :math:`P(\sup_x |F_n(x) - F(x)| > \epsilon) \le 2 e^{-2n\epsilon^2}`, so
   :math:`\epsilon = \sqrt{\log(2/\alpha) / (2n)}` holds with probability :math:`1 - \alpha`."""
+  if isinstance(n, bool) or int(n) != n or n < 1:
+    raise ValueError(f"`n` must be an integer >= 1; got {n!r}.")
   return math.sqrt(math.log(2.0 / _rate("false_fail_rate", false_fail_rate)) / (2 * n))
 
 
@@ -141,6 +154,9 @@ def assert_mean_in_interval_dkwm(samples, low: float, high: float, expected_low:
   expected interval (``detects`` is twice that); samples that are not independent draws, or whose
   stated ``[low, high]`` is wider than their support (the test stays valid but loses power)."""
   x = _samples("samples", samples)
+  low, high = _scalar("low", low), _scalar("high", high)
+  expected_low = _scalar("expected_low", expected_low)
+  expected_high = _scalar("expected_high", expected_high)
   if not low < high:
     raise ValueError(f"`low` must be < `high`; got {low}, {high}.")
   if not expected_low <= expected_high:  # reversed (or NaN): every mean would "fit" an empty gap
@@ -186,11 +202,18 @@ def assert_autoregressive(fn: Callable, input_shape: Sequence[int], *, order=Non
   a leak through state outside ``fn``'s arguments). A leak found is certain; no leak found is
   evidence at these draws, so raise ``num_draws`` for piecewise-constant models.
   """
-  from gdm_jax import dependencies
+  import jax
+
+  from gdm_jax import dependencies, validation as v
+  if key is None:
+    k_jac = k_pert = None  # each witness draws from its own default key
+  else:
+    v.check_key("key", key)
+    k_jac, k_pert = jax.random.split(key)  # one key, two witnesses: never reuse it
   dep = dependencies.jacobian_dependencies(fn, input_shape, params=params, num_draws=num_draws,
-                                           key=key)
+                                           key=k_jac)
   dep = dep | dependencies.perturbation_dependencies(fn, input_shape, params=params,
-                                                     num_draws=num_draws, key=key)
+                                                     num_draws=num_draws, key=k_pert)
   rep = dependencies.check_autoregressive(dep, order)
   problems = []
   if rep.leaks:
@@ -233,6 +256,9 @@ def assert_normalised(log_prob: Callable, *, bounds: Sequence[tuple[float, float
   mesh samples and so the error estimate misses too; with a proposal, regions ``q`` almost never
   visits and weights of infinite variance (the standard error is then underestimated).
   """
+  if not callable(log_prob):
+    raise ValueError(f"`log_prob` must be a function (points -> log-densities); got "
+                     f"{type(log_prob).__name__}.")
   if (bounds is None) == (proposal is None):
     raise ValueError("give exactly one of `bounds` (1-D or 2-D quadrature) and `proposal` "
                      "(importance sampling).")
@@ -240,7 +266,14 @@ def assert_normalised(log_prob: Callable, *, bounds: Sequence[tuple[float, float
     raise ValueError(f"`rtol` must lie in (0, 1); got {rtol}.")
   if bounds is not None:
     from scipy import integrate
-    bounds = [tuple(map(float, b)) for b in bounds]
+    try:
+      bounds = [tuple(map(float, b)) for b in bounds]
+    except (TypeError, ValueError):
+      raise ValueError(f"`bounds` must be a list of (low, high) pairs; got {bounds!r}.") from None
+    if not all(len(b) == 2 and math.isfinite(b[0]) and math.isfinite(b[1]) and b[0] < b[1]
+               for b in bounds):
+      raise ValueError(f"`bounds` must be finite (low, high) pairs with low < high; got "
+                       f"{bounds}.")
     if len(bounds) == 1:
       f = lambda t: math.exp(float(log_prob(np.array([t]))))
       val, err = integrate.quad(f, *bounds[0], epsabs=1e-12, limit=200)
@@ -279,8 +312,17 @@ def assert_normalised(log_prob: Callable, *, bounds: Sequence[tuple[float, float
                            f"{tol:.2g}; the test detects |Z - 1| > {detects:.2g}).")
     return ev
   import jax
+
+  from gdm_jax import validation as v
+  if not (isinstance(proposal, (tuple, list)) and len(proposal) == 2
+          and all(callable(f) for f in proposal)):
+    raise ValueError("`proposal` must be a pair of functions (sample(key, n) -> [n, d], "
+                     f"log_q(x) -> [n]); got {type(proposal).__name__} {proposal!r:.60}.")
   sample, log_q = proposal
+  if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+    raise ValueError(f"`n` must be an int >= 2 (samples for a standard error); got {n!r}.")
   key = jax.random.key(0) if key is None else key
+  v.check_key("key", key)
   x = sample(key, int(n))
   lp, lq = (np.asarray(f(x), np.float64) for f in (log_prob, log_q))
   for arg, what, a in (("log_prob", "log_prob", lp), ("proposal", "its log_q", lq)):

@@ -43,25 +43,39 @@ def bernoulli_log_prob(x: Array, logits: Array) -> Array:
   :math:`\log(1 - \sigma(\ell)) = -\mathrm{softplus}(\ell)`), exact for logits of any size.
 
   Args:
-    x: ``[..., D]`` binary data (0 or 1; a concrete ``x`` is checked).
-    logits: ``[..., D]``, broadcastable against ``x``.
+    x: ``[..., D]`` binary data (0 or 1; a concrete ``x`` is checked): bool, an integer or a
+      float32/float64 dtype (float16, bfloat16 and complex are refused, as everywhere).
+    logits: ``[..., D]``, broadcastable against ``x``: finite real numbers (the input rules of
+      :func:`gdm_jax.validation.real`; ints promoted).
   Returns:
     ``[...]`` (the broadcast shape without the last axis).
   """
-  x, logits = v.as_array("x", x), v.as_array("logits", logits)
+  x = _binary("x", x)
+  logits = v.as_array("logits", logits)
   if jnp.ndim(x) == 0 or jnp.ndim(logits) == 0:
     raise ValueError(f"`x` and `logits` need a last (pixel) axis; got shapes {jnp.shape(x)} and "
                      f"{jnp.shape(logits)}.")
   if jnp.shape(x)[-1] != jnp.shape(logits)[-1]:
     raise ValueError(f"`logits` has last axis {jnp.shape(logits)[-1]} but `x` has "
                      f"{jnp.shape(x)[-1]}; one logit per pixel.")
-  v.check_not_nan("logits", logits)
-  if v.is_concrete(x) and not np.all((np.asarray(x) == 0) | (np.asarray(x) == 1)):
-    raise ValueError("`x` must be binary (0 or 1); binarise the data first (e.g. pixels >= a "
-                     "threshold).")
-  logits = jnp.asarray(logits)
+  logits = v.real("logits", logits)
   x = jnp.asarray(x, logits.dtype)
   return jnp.sum(x * logits - jax.nn.softplus(logits), -1)
+
+
+def _binary(name, x):
+  """Binary data: bool accepted (the natural dtype of 0/1 data), else the dtype rules of
+  :func:`gdm_jax.validation.real`; a concrete array must hold only 0 and 1 (NaN and infinities
+  are not binary)."""
+  x = v.as_array(name, x)
+  if jax.dtypes.issubdtype(x.dtype, jax.dtypes.extended):
+    v.real(name, x)  # raises: a key is not data
+  elif np.dtype(x.dtype) != np.bool_:
+    v.real(name, jnp.zeros((), x.dtype))  # the dtype rule (the values are checked below)
+  if v.is_concrete(x) and not np.all((np.asarray(x) == 0) | (np.asarray(x) == 1)):
+    raise ValueError(f"`{name}` must be binary (0 or 1); binarise the data first (e.g. pixels >= "
+                     "a threshold).")
+  return x
 
 
 class BernoulliVAE(nn.Module):
@@ -105,7 +119,8 @@ def log_joint(vae: BernoulliVAE, params, x: Array, z: Array) -> Array:
   v.check_last_dim("x", x, vae.data_dim, "the VAE's data_dim")
   v.check_ndim("z", z, (2,))
   v.check_last_dim("z", z, vae.latent_dim, "the VAE's latent_dim")
-  logits = vae.apply(params, z, method=BernoulliVAE.decode)
+  z = v.real("z", z)
+  logits = v.apply_net("params", vae, params, z, method=BernoulliVAE.decode)
   prior = diag_gaussian_log_prob(z, jnp.zeros_like(z), jnp.ones_like(z))
   return prior + bernoulli_log_prob(x, logits)
 
@@ -135,6 +150,7 @@ def iwae_objective(key: Array, vae: BernoulliVAE, params, x: Array, K: int,
   Returns:
     ``[B]``.
   """
+  v.check_key("key", key)
   _check_vae(vae)
   _check_batch(vae, x)
   K = v.check_int("K", K)
@@ -174,13 +190,14 @@ def diag_gaussian_log_weights(key: Array, log_joint_fn: Callable[[Array, Array],
   Returns:
     ``[B, n]``.
   """
-  if not callable(log_joint_fn):
-    raise ValueError("`log_joint_fn` must be a callable (x, z [n, d]) -> [n].")
+  v.check_key("key", key)
+  v.check_callable("log_joint_fn", log_joint_fn, "(x [...], z [n, d]) -> [n]")
   n = v.check_int("n", n)
   v.check_ndim("mean", mean, (2,))
-  v.check_same_shape("std", std, "mean", mean)
-  v.check_finite("mean", mean)
+  v.check_same_shape("mean", mean, "std", std)
+  mean = v.real("mean", mean)
   v.check_positive("std", std)
+  std = v.real("std", std)
   if jnp.ndim(x) < 1 or jnp.shape(x)[0] != jnp.shape(mean)[0]:
     raise ValueError(f"`x` has shape {tuple(jnp.shape(x))} but `mean` has "
                      f"{jnp.shape(mean)[0]} rows; pass one proposal per data point.")
@@ -218,14 +235,16 @@ def fit_local_gaussians(key: Array, log_joint_fn: Callable[[Array, Array], Array
   Returns:
     ``(mean [B, d], std [B, d])``.
   """
+  v.check_key("key", key)
+  v.check_callable("log_joint_fn", log_joint_fn, "(x [...], z [n, d]) -> [n]")
   num_steps = v.check_int("num_steps", num_steps, minimum=0)
   num_samples = v.check_int("num_samples", num_samples)
   v.check_positive("learning_rate", learning_rate)
   v.check_ndim("init_mean", init_mean, (2,))
   v.check_same_shape("init_std", init_std, "init_mean", init_mean)
-  v.check_finite("init_mean", init_mean)
+  init_mean = v.real("init_mean", init_mean)
   v.check_positive("init_std", init_std)
-  init = (jnp.asarray(init_mean), jnp.log(jnp.asarray(init_std)))
+  init = (init_mean, jnp.log(v.real("init_std", init_std)))
   if num_steps == 0:
     return init[0], jnp.exp(init[1])
   opt = optax.adam(optax.cosine_decay_schedule(learning_rate, num_steps))

@@ -194,12 +194,12 @@ def _real_dtype(name: str, x: Any) -> Any:
   return x
 
 
-def apply_net(name: str, net: Any, params: Any, *args: Any) -> Any:
-  """``net.apply(params, *args)``, with a flax error (parameters of another network: a missing
+def apply_net(name: str, net: Any, params: Any, *args: Any, **kwargs: Any) -> Any:
+  """``net.apply(params, *args, **kwargs)``, with a flax error (parameters of another network: a missing
   collection, a wrong shape) turned into one ``ValueError`` naming ``name``."""
   from flax import errors as flax_errors
   try:
-    return net.apply(params, *args)
+    return net.apply(params, *args, **kwargs)
   except flax_errors.FlaxError as e:
     first = str(e).splitlines()[0][:200]
     raise ValueError(f"`{name}` do not fit the network {type(net).__name__} (the parameters of "

@@ -347,6 +347,10 @@ REACHED_BY: dict[str, list[str]] = {
         "claim:q1.affine_moments", "claim:q3.bias_law", "claim:q5.objective_is_jsd",
         "test:tests/test_stats.py::test_mean_and_se",
         "test:tests/test_bounds.py::test_chunked_is_unbiased_within_se"],
+    "gdm_jax.stats.real_array": [
+        "claim:q1.affine_moments", "claim:q3.bias_law",
+        "test:tests/test_bad_input_classes.py::"
+        "test_round_two_each_class_gives_the_oracle_or_names_the_argument"],
     "gdm_jax.stats.z_for_rate": [
         "claim:q1.affine_moments", "claim:q3.bias_law", "claim:q5.objective_is_jsd",
         "test:tests/test_stats.py::test_z_for_rate",
