@@ -5,7 +5,8 @@ float64 is where a claim's dtype handling shows: its tolerance drops from 2e-5 t
 function that computes in float32 inside (a hard-coded dtype, a float32 constant) fails there and
 nowhere else. For the suite's time budget (two cores, under six minutes) this run covers the
 cheap claims of Q1 (change of variables) and Q7 (JSD, W1), the errata included; the math modules' unit tests run in float64 throughout (tests/conftest.py enables it and
-each test picks its dtype), and `make verify-x64` runs every claim (93/93 hold, 2026-11-26).
+each test picks its dtype), and `make verify-x64` runs every claim (102/102 hold, 2026-12-04; CI
+runs it after `make test`).
 """
 import json
 import subprocess
