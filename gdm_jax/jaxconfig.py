@@ -5,15 +5,32 @@ Nothing here imports jax: :func:`fast_compile_flags` must run before jax starts 
 """
 from __future__ import annotations
 
+import importlib.metadata
+
 FAST_COMPILE = (("xla_backend_optimization_level", "0"), ("xla_cpu_use_fusion_emitters", "false"))
 
+#: Flags that the installed XLA must know: an unknown flag in ``XLA_FLAGS`` is fatal (XLA aborts
+#: the process). ``xla_cpu_use_fusion_emitters`` is gone from jaxlib 0.11 (seen on 0.11.2:
+#: "Unknown flag in XLA_FLAGS", every command died at start), so it is set only below that.
+FLAG_BEFORE = {"xla_cpu_use_fusion_emitters": (0, 11)}
 
-def fast_compile_flags(flags: str) -> str:
+
+def _jaxlib_version() -> tuple[int, int]:
+  """(major, minor) of the installed jaxlib, read from its metadata (nothing is imported)."""
+  try:
+    major, minor = importlib.metadata.version("jaxlib").split(".")[:2]
+    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+  except (importlib.metadata.PackageNotFoundError, ValueError):
+    return (0, 0)
+
+
+def fast_compile_flags(flags: str, jaxlib_version: tuple[int, int] | None = None) -> str:
   """``flags`` (an ``XLA_FLAGS`` value) with the compile-time settings of :data:`FAST_COMPILE`
-  added where ``flags`` does not set them already. Must be in the environment before jax starts
-  its backends."""
+  added where ``flags`` does not set them already, each only for a jaxlib that knows it
+  (:data:`FLAG_BEFORE`). Must be in the environment before jax starts its backends."""
+  version = _jaxlib_version() if jaxlib_version is None else jaxlib_version
   for name, value in FAST_COMPILE:
-    if name not in flags:
+    if name not in flags and version < FLAG_BEFORE.get(name, (10 ** 6, 0)):
       flags += f" --{name}={value}"
   return flags.strip()
 

@@ -197,3 +197,15 @@ def test_mutate_per_claim_table_json_and_exit(tmp_path):
   assert (row["claim"], row["mutation"], row["without"], row["with_"], row["flipped"]) == (
       "q7.disjoint_is_log2", "log_mixture_no_half", "holds", "refuted", True)
   assert doc["flips"] == doc["total"] == 1 and doc["unnamed"] == []
+
+
+def test_fast_compile_flags_only_name_flags_the_installed_xla_knows():
+  """An unknown flag in XLA_FLAGS aborts the process: jaxlib 0.11 dropped
+  xla_cpu_use_fusion_emitters, and every command died at start there. The flag is set only
+  for the jaxlib versions that know it; one the user set is left as it is."""
+  from gdm_jax.jaxconfig import fast_compile_flags
+  assert "fusion_emitters" in fast_compile_flags("", (0, 10))
+  assert "fusion_emitters" not in fast_compile_flags("", (0, 11))
+  assert "xla_backend_optimization_level=0" in fast_compile_flags("", (0, 11))
+  assert fast_compile_flags("--xla_backend_optimization_level=2", (0, 11)) == (
+      "--xla_backend_optimization_level=2")
