@@ -417,6 +417,13 @@ N_COST = 512              # the errata's instance
 COST_STEPS = 40           # per-instance L-BFGS iterations (as the Q2.2 set-up)
 
 
+def _lower_cpu(jitted, *args):
+  """``jitted`` lowered for the CPU whatever the default backend: XLA's HLO cost analysis, which
+  counts the FLOPs, answers for CPU programs (on an H200 a GPU lowering's ``cost_analysis()``
+  was None, and every FLOP claim errored). The counts are of the program, not of a device."""
+  return jitted.trace(*args).lower(lowering_platforms=("cpu",))
+
+
 def _flops(lowered) -> int:
   ca = lowered.cost_analysis()
   if isinstance(ca, (list, tuple)):  # older jax: one dict per device
@@ -446,13 +453,13 @@ def cost_counts(x64: bool) -> CostCounts:
   c = CostCounts({}, {}, {}, {}, {}, {})
   for n in COST_NS:
     xs = jax.ShapeDtypeStruct((n, DATA), dtype)
-    low = fit_inst.lower(model, xs, COST_STEPS)
+    low = _lower_cpu(fit_inst, model, xs, COST_STEPS)
     c.inst_flops[n], c.inst_params[n] = _flops(low), am.param_count(low.out_info)
     # flax creates float32 parameters; cast to the run's dtype, as fit_amortised does
     phi = jax.tree_util.tree_map(lambda p: p.astype(dtype),
                                  enc.init(k2, jnp.zeros((n, DATA), dtype)))
-    c.enc_params[n], c.enc_flops[n] = am.param_count(phi), _flops(serve.lower(phi, xs))
-    train = fit_am.lower(k2, model, xs, enc, 200)
+    c.enc_params[n], c.enc_flops[n] = am.param_count(phi), _flops(_lower_cpu(serve, phi, xs))
+    train = _lower_cpu(fit_am, k2, model, xs, enc, 200)
     c.train_flops[n], c.train_params[n] = _flops(train), am.param_count(train.out_info)
   return c
 
