@@ -139,26 +139,36 @@ def load_claims(specs: Iterable[str], builtin: Sequence[Claim] = ()) -> list[Cla
       ``CLAIMS``, an entry that is not a :class:`Claim`, an id defined twice.
   """
   seen = {c.id: "the shipped registry (--with-builtin)" for c in builtin}
-  out: list[Claim] = []
+  return _collect(specs, CLAIM_FILES, "claim", "CLAIMS", Claim, "gdm_jax.claims.Claim",
+                  "list", "[Claim(...), ...]", lambda c: c.id, "claim id", "ids must be unique: ",
+                  seen)
+
+
+def _collect(specs, files, kind, attr, cls, cls_name, container, example, key, what, unique,
+             seen) -> list:
+  """The entries ``attr`` (a non-empty list or tuple of ``cls``) of every module that ``specs``
+  name, each key (``key(entry)``) once across them and ``seen`` (key -> where it is defined);
+  a one-line :class:`ClaimFileError` otherwise."""
+  out = []
   for spec in specs:
-    for m in _modules(spec, CLAIM_FILES, "claim"):
+    for m in _modules(spec, files, kind):
       where = _where(m)
-      if not hasattr(m, "CLAIMS"):
-        raise ClaimFileError(f"{where}: defines no CLAIMS; end the file with CLAIMS = "
-                             "[Claim(...), ...]")
-      got = m.CLAIMS
+      if not hasattr(m, attr):
+        raise ClaimFileError(f"{where}: defines no {attr}; end the file with {attr} = {example}")
+      got = getattr(m, attr)
       if not isinstance(got, (list, tuple)) or not got:
-        raise ClaimFileError(f"{where}: CLAIMS must be a non-empty list of gdm_jax.claims.Claim; "
+        raise ClaimFileError(f"{where}: {attr} must be a non-empty {container} of {cls_name}; "
                              f"got {type(got).__name__} {_one_line(repr(got))[:80]}")
-      for i, c in enumerate(got):
-        if not isinstance(c, Claim):
-          raise ClaimFileError(f"{where}: CLAIMS[{i}] is a {type(c).__name__}, not a "
-                               "gdm_jax.claims.Claim")
-        if c.id in seen:
-          raise ClaimFileError(f"{where}: claim id {c.id!r} is defined twice (also in "
-                               f"{seen[c.id]}); ids must be unique: rename one")
-        seen[c.id] = where
-        out.append(c)
+      for i, entry in enumerate(got):
+        if not isinstance(entry, cls):
+          raise ClaimFileError(f"{where}: {attr}[{i}] is a {type(entry).__name__}, not a "
+                               f"{cls_name}")
+        k = key(entry)
+        if k in seen:
+          raise ClaimFileError(f"{where}: {what} {k!r} is defined twice (also in {seen[k]}); "
+                               f"{unique}rename one")
+        seen[k] = where
+        out.append(entry)
   return out
 
 
@@ -171,27 +181,9 @@ def load_mutations(specs: Iterable[str], builtin: Sequence = ()) -> tuple:
   """
   from gdm_jax.mutations import Mutation
   seen = {m.name: "the shipped catalogue" for m in builtin}
-  out = []
-  for spec in specs:
-    for mod in _modules(spec, MUTATION_FILES, "mutation"):
-      where = _where(mod)
-      if not hasattr(mod, "MUTATIONS"):
-        raise ClaimFileError(f"{where}: defines no MUTATIONS; end the file with MUTATIONS = "
-                             "(Mutation(...), ...)")
-      got = mod.MUTATIONS
-      if not isinstance(got, (list, tuple)) or not got:
-        raise ClaimFileError(f"{where}: MUTATIONS must be a non-empty tuple of "
-                             f"gdm_jax.mutations.Mutation; got {type(got).__name__}")
-      for i, m in enumerate(got):
-        if not isinstance(m, Mutation):
-          raise ClaimFileError(f"{where}: MUTATIONS[{i}] is a {type(m).__name__}, not a "
-                               "gdm_jax.mutations.Mutation")
-        if m.name in seen:
-          raise ClaimFileError(f"{where}: mutation {m.name!r} is defined twice (also in "
-                               f"{seen[m.name]}); rename one")
-        seen[m.name] = where
-        out.append(m)
-  return tuple(out)
+  return tuple(_collect(specs, MUTATION_FILES, "mutation", "MUTATIONS", Mutation,
+                        "gdm_jax.mutations.Mutation", "tuple", "(Mutation(...), ...)",
+                        lambda m: m.name, "mutation", "", seen))
 
 
 def loaded_modules() -> list[ModuleType]:
