@@ -16,6 +16,8 @@ def _disc():
 
 
 PROBES = {
+    "objective_terms_swapped": lambda: gan.gan_objective_terms(
+        jnp.array([0.3, -1.2, 2.0], jnp.float64), jnp.array([1.1, -0.4], jnp.float64)),
     "objective_terms_d_for_p0": lambda: gan.gan_objective_terms(_L1, _L0),
     "discriminator_labels_swapped": _disc,
     "discriminator_updates_not_applied": _disc,

@@ -114,6 +114,12 @@ def _updates_not_applied(orig):
   return train_discriminator
 
 
+def _objective_terms_swapped(orig):
+  def gan_objective_terms(logit_at_p1, logit_at_p0):
+    return jax.nn.log_sigmoid(-logit_at_p0), jax.nn.log_sigmoid(logit_at_p1)  # order swapped
+  return gan_objective_terms
+
+
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation("d_star_swapped", "D* = f0 / (f0 + f1)",
              (("gdm_jax.gan", "optimal_discriminator", _d_star_swapped),), "q5.*"),
@@ -144,4 +150,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("discriminator_updates_not_applied", "train_discriminator computes Adam's updates "
              "and never applies them (the initial network, D near 1/2, is returned)",
              ((_GAN, "train_discriminator", _updates_not_applied),), "q5.*"),
+    Mutation("objective_terms_swapped", "gan_objective_terms returns (log(1 - D) on P0, log D "
+             "on P1): the pair in the wrong order (the sum unchanged)",
+             ((_GAN, "gan_objective_terms", _objective_terms_swapped),), "q5.*"),
 )
