@@ -37,9 +37,14 @@ def _prefix_replicates(key, model, x, q_mean, q_std, n_rep, k):
   keys = jax.random.split(key, n_rep)
   lw = jax.vmap(lambda kk: bounds.linear_gaussian_log_weights(kk, model, x, q_mean, q_std, k))(
       keys)
-  z = q_mean + q_std * jax.vmap(lambda kk: jax.random.normal(kk, (k, q_mean.shape[0]),
-                                                             q_mean.dtype))(keys)
-  return bounds.prefix_bounds(lw), z
+  return bounds.prefix_bounds(lw), _documented_draws(keys, q_mean, q_std, k)
+
+
+def _documented_draws(keys, q_mean, q_std, k):
+  """``[n, k, d]``: the draws behind each key, as ``diag_gaussian_proposal`` documents them
+  (``q_mean + q_std * normal(key, (k, d))``), drawn here, not through the library."""
+  return q_mean + q_std * jax.vmap(lambda kk: jax.random.normal(kk, (k, q_mean.shape[0]),
+                                                                q_mean.dtype))(keys)
 
 
 def _oracle_prefix_cv(pr: Problem, z) -> tuple[np.ndarray, np.ndarray]:
@@ -151,20 +156,26 @@ MONO_KS = 16
 R_ORACLE = 4 * R  # the oracle's replicates: its SE is half the library's
 
 
+def _steps_against_oracle(cfg: Config, m, o, n_lib: int, n_oracle: int):
+  """The library's mean steps ``m`` (over ``n_lib`` replicates) against the exact estimator's
+  ``o`` (float64 oracle, ``n_oracle`` independent replicates), every one of which must be > 0:
+  ``(se, |t|, index of the largest)``. The SE is the design's: under a correct library each of
+  its replicates is a draw of the exact estimator, whose spread the oracle measures, so the
+  library's SE is the oracle's scaled to ``n_lib``, known before the library runs (a wrong library
+  cannot widen the tolerance, or the power, by the noise it adds)."""
+  if not np.all(o.mean > cfg.z(two_sided=False) * o.se):
+    raise ValueError(f"the oracle's steps are not all > 0: {o.mean} +- {o.se}")
+  se = o.se * math.sqrt(1 + n_oracle / n_lib)
+  t = np.abs(m.mean - o.mean) / se
+  return se, t, int(np.argmax(t))
+
+
 def check_monotone(key, cfg: Config) -> Evidence:
   pr = problem(cfg.seed, cfg.x64)
   d = _cv(cfg.seed, cfg.x64, R)
   m = stats.mean_and_se(d[:, 1:MONO_KS + 1] - d[:, :MONO_KS], axis=0)
   o = _oracle_steps(cfg.seed, cfg.x64, R_ORACLE, MONO_KS + 1)
-  if not np.all(o.mean > cfg.z(two_sided=False) * o.se):
-    raise ValueError(f"the oracle's steps are not all > 0: {o.mean} +- {o.se}")
-  # The design's SE: under a correct library, each of its R replicates is a draw of the exact
-  # estimator, whose spread the oracle measures on R_ORACLE replicates; so the library's SE is
-  # the oracle's scaled to R, known before the library runs (a wrong library cannot widen the
-  # tolerance, or the power, by the noise it adds).
-  se = o.se * math.sqrt(1 + R_ORACLE / R)
-  t = np.abs(m.mean - o.mean) / se
-  j = int(np.argmax(t))
+  se, t, j = _steps_against_oracle(cfg, m, o, R, R_ORACLE)
   z = cfg.z(split=MONO_KS)
   steps = [oracles.lk_gap_expansion(pr.c2, pr.c3, k) - oracles.lk_gap_expansion(pr.c2, pr.c3,
                                                                                  k + 1)
@@ -186,25 +197,19 @@ def check_monotone(key, cfg: Config) -> Evidence:
 
 @functools.partial(jax.jit, static_argnums=(5, 6), compiler_options=FULL_OPT)
 def _iwae_replicates(key, model, x, q_mean, q_std, n_rep, k):
-  """``[n_rep]`` replicates of L_K and their ``[n_rep, k]`` log-weights."""
+  """``[n_rep]`` replicates of the library's L_K and the ``[n_rep, k, d]`` draws behind them."""
   keys = jax.random.split(key, n_rep)
   lw = jax.vmap(lambda kk: bounds.linear_gaussian_log_weights(kk, model, x, q_mean, q_std, k))(
       keys)
-  return bounds.iwae_bound(lw), lw
+  return bounds.iwae_bound(lw), _documented_draws(keys, q_mean, q_std, k)
 
 
 def _lk_with_cv(key, pr: Problem, n, k):
   """Replicates of the library's L_K and their control variates W_bar - 1 from the float64
-  oracle's weights at the same draws (drawn here as ``diag_gaussian_proposal`` documents them),
-  never from the library's own log-weights: with those, an offset c in log w would move the
-  corrected gap by only ~c^2/2."""
-  L, _ = _iwae_replicates(key, pr.model, pr.x, pr.q_mean, pr.q_std, n, k)
-  keys = jax.random.split(key, n)
-  eps = jax.vmap(lambda kk: jax.random.normal(kk, (k, LATENT), pr.q_mean.dtype))(keys)
-  z = np.asarray(pr.q_mean, np.float64) + np.asarray(pr.q_std, np.float64) * np.asarray(
-      eps, np.float64)
-  lw = oracle_log_weights(pr, z.reshape(-1, LATENT)).reshape(n, k)
-  return np.asarray(L, np.float64), np.mean(np.exp(lw - pr.log_px), axis=1) - 1.0
+  oracle's weights at the same draws, never from the library's own log-weights: with those, an
+  offset c in log w would move the corrected gap by only ~c^2/2."""
+  L, z = _iwae_replicates(key, pr.model, pr.x, pr.q_mean, pr.q_std, n, k)
+  return np.asarray(L, np.float64), _oracle_prefix_cv(pr, z)[1][:, -1]
 
 
 def check_consistency(key, cfg: Config) -> Evidence:
@@ -789,11 +794,7 @@ def check_renyi_monotone(key, cfg: Config) -> Evidence:
   m = stats.mean_and_se(ls[:, :-1] - ls[:, 1:], axis=0)
   o = _renyi_oracle_steps(cfg.seed, cfg.x64)
   n_steps = len(RENYI_ALPHAS) - 1
-  if not np.all(o.mean > cfg.z(two_sided=False) * o.se):
-    raise ValueError(f"the oracle's steps are not all > 0: {o.mean} +- {o.se}")
-  se = o.se * math.sqrt(1 + R_RENYI_ORACLE / R_RENYI)
-  t = np.abs(m.mean - o.mean) / se
-  j = int(np.argmax(t))
+  se, t, j = _steps_against_oracle(cfg, m, o, R_RENYI, R_RENYI_ORACLE)
   z = cfg.z(split=n_steps)
   power = [cfg.detects(s_, split=n_steps) for s_ in se]
   kw = int(np.argmax(np.asarray(power) / o.mean))
