@@ -5,7 +5,6 @@ installed: `.ci/run` installs it). Skipped where Sphinx is not installed (`make 
 `docs` extra; `.ci/run` runs this file again after it)."""
 import importlib
 import importlib.util
-import inspect
 import pathlib
 import re
 import shutil
@@ -14,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from api_names import public_names
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "docs" / "api"
@@ -34,28 +34,6 @@ pytestmark = pytest.mark.skipif(
 def public_modules() -> list[str]:
   tops = sorted(p.stem for p in (ROOT / "gdm_jax").glob("*.py") if p.stem not in NOT_API)
   return [f"gdm_jax.{m}" for m in tops] + list(EXTRA_MODULES)
-
-
-def _defined_here(obj, module: str) -> bool:
-  if isinstance(obj, (staticmethod, classmethod)):
-    obj = obj.__func__
-  if isinstance(obj, property):
-    obj = obj.fget
-  return callable(obj) and getattr(obj, "__module__", None) == module
-
-
-def public_names(module: str) -> list[str]:
-  """The module's public functions and classes, and the public methods and properties defined in
-  those classes' bodies (the rule of tests/test_public_api_coverage.py)."""
-  names = []
-  for name, obj in vars(importlib.import_module(module)).items():
-    if name.startswith("_") or not _defined_here(obj, module):
-      continue
-    names.append(f"{module}.{name}")
-    if inspect.isclass(obj):
-      names += [f"{module}.{name}.{attr}" for attr, member in vars(obj).items()
-                if not attr.startswith("_") and _defined_here(member, module)]
-  return names
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,11 @@ A name that no claim and no test reaches has an empty list and sits in ``NOT_YET
 set may only shrink: reaching one of its names (a non-empty list) fails until it is removed, and
 its size may not grow past :data:`MAX_NOT_YET_REACHED`.
 """
-import importlib
-import inspect
 import pathlib
 import re
 import warnings
 
+from api_names import public_names
 from gdm_jax import claims
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -471,28 +470,10 @@ NOT_YET_REACHED = frozenset({
 MAX_NOT_YET_REACHED = 0  # lower it as names get reached; never raise it
 
 
-def _defined_here(obj, module: str) -> bool:
-  if isinstance(obj, (staticmethod, classmethod)):
-    obj = obj.__func__
-  if isinstance(obj, property):
-    obj = obj.fget
-  return callable(obj) and getattr(obj, "__module__", None) == module
-
-
 def public_api() -> list[str]:
   """Public functions and classes defined in the math modules, and the public methods and
   properties defined in those classes' bodies (flax and NamedTuple machinery excluded)."""
-  names = []
-  for short in MATH_MODULES:
-    module = f"gdm_jax.{short}"
-    for name, obj in vars(importlib.import_module(module)).items():
-      if name.startswith("_") or not _defined_here(obj, module):
-        continue
-      names.append(f"{module}.{name}")
-      if inspect.isclass(obj):
-        names += [f"{module}.{name}.{attr}" for attr, member in vars(obj).items()
-                  if not attr.startswith("_") and _defined_here(member, module)]
-  return names
+  return [n for short in MATH_MODULES for n in public_names(f"gdm_jax.{short}")]
 
 
 def test_every_public_name_is_in_the_table():
